@@ -1,0 +1,1 @@
+"""The Microblog API gateway."""

@@ -1,0 +1,1 @@
+"""Shared plumbing for the Microblog services. Services import from here; nothing is copied."""

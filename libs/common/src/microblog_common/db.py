@@ -1,0 +1,89 @@
+"""SQLAlchemy 2 engines for PostgreSQL (psycopg2) and SQLite, and the unit of work.
+
+Routes get a session through `SessionDep`: the unit of work commits when the route function
+returns and rolls back when it raises, before the response is sent. Service code flushes, never
+commits, so a state change and its outbox event share one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+
+
+class Database:
+    """One engine and session factory per service. Created in the lifespan, disposed at shutdown."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10):
+        self.url = url
+        self.engine = create_db_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._after_commit: list[Callable[[Session], None]] = []
+
+        @event.listens_for(self.sessionmaker, "after_commit")
+        def _run_after_commit(session: Session) -> None:
+            for hook in self._after_commit:
+                hook(session)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def on_commit(self, hook: Callable[[Session], None]) -> None:
+        """Call `hook(session)` after every commit (used to wake the outbox relay at once)."""
+        self._after_commit.append(hook)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        session = self.sessionmaker()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _request_session(request: Request) -> Iterator[Session]:
+    with get_database(request).unit_of_work() as session:
+        yield session
+
+
+# scope="function": commit happens when the route returns, before the response goes out, so a
+# client never sees success for a write that then failed to commit.
+SessionDep = Annotated[Session, Depends(_request_session, scope="function")]

@@ -1,0 +1,76 @@
+"""The in-process bus of the embedded mode: same outbox relay and inbox consumer, no broker.
+
+`publish` returns once every subscribed service has run its handler's first attempt, so the
+relay marks an outbox row published only after the event was handled (or scheduled for retry):
+a crash before that leaves the row unpublished and it is delivered again on the next start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from microblog_common.events.bus import EventBus, PermanentEventError, Subscription, topic_matches
+from microblog_common.events.envelope import Event
+
+log = structlog.get_logger(__name__)
+
+
+class MemoryBus(EventBus):
+    def __init__(self) -> None:
+        self._subscriptions: dict[str, Subscription] = {}
+        self.dead_letters: dict[str, list[Event]] = {}
+        self._retries: set[asyncio.Task] = set()
+        self._started = False
+        self._closing = False
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in list(self._retries):
+            task.cancel()
+        self._started = False
+
+    def is_healthy(self) -> bool:
+        return self._started
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        self._subscriptions[subscription.service] = subscription
+
+    async def unsubscribe(self, service: str) -> None:
+        self._subscriptions.pop(service, None)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        for event in events:
+            targets = [
+                s for s in self._subscriptions.values() if any(topic_matches(p, event.type) for p in s.patterns)
+            ]
+            await asyncio.gather(*(self._deliver(s, event, attempt=1) for s in targets))
+
+    async def _deliver(self, sub: Subscription, event: Event, attempt: int) -> None:
+        try:
+            await sub.handler(event)
+        except Exception as exc:
+            delay = None if isinstance(exc, PermanentEventError) else sub.retry.delay_after(attempt)
+            if delay is None or self._closing:
+                self.dead_letters.setdefault(sub.service, []).append(event)
+                log.error(
+                    "event_dead_lettered",
+                    queue=sub.queue,
+                    event_id=str(event.id),
+                    event_type=event.type,
+                    attempts=attempt,
+                    error=str(exc),
+                )
+                return
+            log.warning("event_retry_scheduled", queue=sub.queue, event_id=str(event.id), attempt=attempt, delay=delay)
+            task = asyncio.create_task(self._retry_later(sub, event, attempt + 1, delay))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry_later(self, sub: Subscription, event: Event, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._deliver(sub, event, attempt)

@@ -1,0 +1,36 @@
+"""`/health/live` (the process answers) and `/health/ready` (its dependencies answer)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def health_router(checks: dict[str, ReadinessCheck], timeout: float = 3.0) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live")
+    async def live() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/health/ready")
+    async def ready() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                with anyio.fail_after(timeout):
+                    await check()
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+        healthy = all(v == "ok" for v in results.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": results}, status_code=200 if healthy else 503
+        )
+
+    return router

@@ -1,0 +1,150 @@
+"""Trust between the gateway and the services.
+
+The gateway removes every identity header a client sent, sets the verified ones, and signs them
+(with the method, path and a timestamp) using HMAC-SHA256 and the shared INTERNAL_SECRET.
+Services refuse any request whose signature is missing, stale or wrong, so identity headers sent
+straight to a service (bypassing the gateway) count for nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from microblog_common.errors import Forbidden, Unauthorized, error_body
+
+HEADER_USER_ID = "x-user-id"
+HEADER_SCOPES = "x-user-scopes"
+HEADER_APP_ID = "x-app-id"
+HEADER_TOKEN_ID = "x-token-id"
+HEADER_CLIENT_IP = "x-client-ip"
+HEADER_TIMESTAMP = "x-internal-timestamp"
+HEADER_SIGNATURE = "x-internal-signature"
+
+# Signed, in this order. Every one of them is stripped from client requests by the gateway.
+SIGNED_IDENTITY_HEADERS = (HEADER_USER_ID, HEADER_SCOPES, HEADER_APP_ID, HEADER_TOKEN_ID, HEADER_CLIENT_IP)
+INTERNAL_HEADERS = (*SIGNED_IDENTITY_HEADERS, HEADER_TIMESTAMP, HEADER_SIGNATURE)
+# Prefixes no client may send: anything that could be mistaken for identity or internal trust.
+FORBIDDEN_CLIENT_HEADER_PREFIXES = ("x-user-", "x-internal-", "x-app-", "x-token-", "x-client-ip")
+
+
+def is_forbidden_client_header(name: str) -> bool:
+    lower = name.lower()
+    return lower.startswith(FORBIDDEN_CLIENT_HEADER_PREFIXES)
+
+
+def _message(method: str, target: str, timestamp: str, identity: dict[str, str]) -> bytes:
+    parts = [timestamp, method.upper(), target, *(identity.get(h, "") for h in SIGNED_IDENTITY_HEADERS)]
+    return "\n".join(parts).encode()
+
+
+def sign_request(secret: str, method: str, target: str, identity: dict[str, str], now: float | None = None) -> dict[str, str]:
+    """Headers to add to a forwarded request. `target` is the path plus query string."""
+    timestamp = str(int(now if now is not None else time.time()))
+    mac = hmac.new(secret.encode(), _message(method, target, timestamp, identity), hashlib.sha256).hexdigest()
+    return {**{k: v for k, v in identity.items() if v}, HEADER_TIMESTAMP: timestamp, HEADER_SIGNATURE: mac}
+
+
+def verify_request(secret: str, method: str, target: str, headers: dict[str, str], max_age: int, now: float | None = None) -> bool:
+    timestamp = headers.get(HEADER_TIMESTAMP, "")
+    signature = headers.get(HEADER_SIGNATURE, "")
+    if not timestamp.isdigit() or not signature:
+        return False
+    if abs((now if now is not None else time.time()) - int(timestamp)) > max_age:
+        return False
+    expected = hmac.new(secret.encode(), _message(method, target, timestamp, headers), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+class InternalAuthMiddleware:
+    """Pure ASGI (so streaming responses pass untouched). Health endpoints stay open for probes."""
+
+    def __init__(self, app: ASGIApp, secret: str, max_age: int = 60, open_prefixes: tuple[str, ...] = ("/health/",)):
+        self.app = app
+        self.secret = secret
+        self.max_age = max_age
+        self.open_prefixes = open_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(self.open_prefixes):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        target = scope["path"] + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        method = scope.get("method", "GET")
+        if verify_request(self.secret, method, target, headers, self.max_age):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        body = json.dumps(error_body("This service only accepts requests through the gateway")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as verified by the gateway. `user_id` is None for app-only tokens."""
+
+    user_id: int | None
+    scopes: frozenset[str]
+    app_id: str | None
+    token_id: str | None
+
+    def has_scope(self, required: str) -> bool:
+        """Mastodon's scope rules: `read` covers `read:statuses`, and so on."""
+        if required in self.scopes:
+            return True
+        top = required.split(":", 1)[0]
+        return top in self.scopes and top != required
+
+
+def identity_from_request(request: Request) -> Identity | None:
+    token_id = request.headers.get(HEADER_TOKEN_ID)
+    if not token_id:
+        return None
+    user_id = request.headers.get(HEADER_USER_ID)
+    return Identity(
+        user_id=int(user_id) if user_id and user_id.isdigit() else None,
+        scopes=frozenset(request.headers.get(HEADER_SCOPES, "").split()),
+        app_id=request.headers.get(HEADER_APP_ID) or None,
+        token_id=token_id,
+    )
+
+
+def client_ip(request: Request) -> str | None:
+    return request.headers.get(HEADER_CLIENT_IP)
+
+
+def _optional_identity(request: Request) -> Identity | None:
+    return identity_from_request(request)
+
+
+def require_user(*scopes: str):
+    """Dependency factory: a signed-in user holding one of `scopes` (any of them, as Mastodon)."""
+
+    def dependency(request: Request) -> Identity:
+        identity = identity_from_request(request)
+        if identity is None or identity.user_id is None:
+            raise Unauthorized("The access token is invalid")
+        if scopes and not any(identity.has_scope(s) for s in scopes):
+            raise Forbidden("This action is outside the authorized scopes")
+        return identity
+
+    return dependency
+
+
+OptionalIdentity = Annotated[Identity | None, Depends(_optional_identity)]

@@ -1,0 +1,90 @@
+"""Typed settings read from environment variables, shared by every service and the gateway."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values people paste from examples; refusing them outside development stops a deploy that
+# forgot to set a real secret.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "password", "dev", "development", "test", "xxx"}
+)
+MIN_SECRET_LENGTH = 32
+DEV_INTERNAL_SECRET = "development-only-internal-secret-do-not-deploy"  # noqa: S105
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the URLs platforms hand out (postgres://, postgresql://) to the psycopg2 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every process has. Subclasses add their own fields and a default `service_name`."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str
+    environment: Environment = Environment.production
+    log_level: str = "INFO"
+    log_json: bool = True
+    # A shared secret the gateway signs forwarded requests with; services refuse unsigned ones.
+    internal_secret: SecretStr = Field(default=SecretStr(DEV_INTERNAL_SECRET))
+    internal_signature_max_age_seconds: int = 60
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> BaseServiceSettings:
+        if self.environment is not Environment.development:
+            secret = self.internal_secret.get_secret_value()
+            if secret == DEV_INTERNAL_SECRET or secret.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("INTERNAL_SECRET must be set to a real secret outside development")
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(f"INTERNAL_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+
+class ServiceSettings(BaseServiceSettings):
+    """Settings of a service that owns a database and takes part in events."""
+
+    database_url: str
+    event_bus: Literal["rabbitmq", "memory"] = "rabbitmq"
+    rabbitmq_url: str | None = None
+    events_exchange: str = "microblog.events"
+    # Run `alembic upgrade head` at start-up. Deployments run it as a pre-deploy step instead.
+    migrate_on_start: bool = False
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    outbox_poll_interval_seconds: float = 1.0
+    outbox_batch_size: int = 100
+    outbox_lease_seconds: float = 30.0
+    consumer_prefetch: int = 32
+    # Delays between attempts of a failing handler; after the last one the message is dead-lettered.
+    consumer_retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @model_validator(mode="after")
+    def _broker_needed(self) -> ServiceSettings:
+        if self.event_bus == "rabbitmq" and not self.rabbitmq_url:
+            raise ValueError("RABBITMQ_URL is required when EVENT_BUS=rabbitmq")
+        return self

@@ -1,0 +1,1 @@
+"""Running Microblog locally: embedded mode and local processes."""

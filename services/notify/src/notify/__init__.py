@@ -1,0 +1,1 @@
+"""Microblog notify service: notifications, email, live streams (sse and websocket), email preferences."""

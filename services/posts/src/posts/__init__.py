@@ -1,0 +1,1 @@
+"""Microblog posts service: statuses, replies, favourites, edits, deletes, scheduled statuses, timelines, language detection."""

@@ -1,0 +1,7 @@
+"""Settings of the posts service, read from environment variables."""
+
+from microblog_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "posts"

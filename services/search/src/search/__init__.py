@@ -1,0 +1,1 @@
+"""Microblog search service: the search index of statuses, accounts and hashtags."""

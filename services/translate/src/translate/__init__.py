@@ -1,0 +1,1 @@
+"""Microblog translate service: translation providers, the translation cache and the language list."""
