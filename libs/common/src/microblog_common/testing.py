@@ -1,0 +1,151 @@
+"""Test helpers shared by every service's tests: build a service app on SQLite or the test
+session's PostgreSQL with the in-process bus, and call it the way the gateway does (signed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from microblog_common.events import Event
+from microblog_common.events.bus import Subscription
+from microblog_common.events.memory import MemoryBus
+from microblog_common.internal_auth import (
+    HEADER_APP_ID,
+    HEADER_CLIENT_IP,
+    HEADER_SCOPES,
+    HEADER_TOKEN_ID,
+    HEADER_USER_ID,
+    sign_request,
+)
+
+if TYPE_CHECKING:
+    import pytest
+
+TEST_SECRET = "test-internal-secret-0123456789abcdef-xyz"  # noqa: S105
+BACKENDS = ("sqlite", "postgres")
+
+
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str, name: str = "service") -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'{name}.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+class CapturedEvents:
+    """Subscribes to every event on the in-process bus so tests can assert what was published."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of_type(self, event_type: str) -> list[Event]:
+        return [e for e in self.events if e.type == event_type]
+
+
+class ServiceClient:
+    """A TestClient that signs each request as the gateway would, optionally as a user."""
+
+    def __init__(self, client: TestClient, secret: str = TEST_SECRET):
+        self.client = client
+        self.secret = secret
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        user_id: int | None = None,
+        scopes: str = "read write follow push",
+        token_id: str | None = None,
+        app_id: str | None = None,
+        client_ip: str = "127.0.0.1",
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        request = self.client.build_request(method, path, **kwargs)
+        target = request.url.raw_path.decode()
+        identity = {HEADER_CLIENT_IP: client_ip}
+        if user_id is not None or token_id is not None:
+            identity.update(
+                {
+                    HEADER_USER_ID: str(user_id) if user_id is not None else "",
+                    HEADER_SCOPES: scopes,
+                    HEADER_TOKEN_ID: token_id or f"test-token-{user_id}",
+                    HEADER_APP_ID: app_id or "",
+                }
+            )
+        signed = sign_request(self.secret, method, target, identity)
+        request.headers.update({**signed, **(headers or {})})
+        return self.client.send(request)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kw)
+
+
+@contextmanager
+def run_service(
+    create_app: Callable[..., FastAPI],
+    settings_cls: type,
+    db_url: str,
+    **overrides: Any,
+) -> Iterator[tuple[ServiceClient, TestClient, CapturedEvents]]:
+    """Start a service app (lifespan included: migrations, relay, consumer) on the in-process bus.
+    Yields a signing client, the raw client (for unsigned requests) and the captured events."""
+    bus = MemoryBus()
+    captured = CapturedEvents()
+    settings = settings_cls(
+        database_url=db_url,
+        event_bus="memory",
+        migrate_on_start=True,
+        environment="test",
+        internal_secret=TEST_SECRET,
+        log_json=False,
+        outbox_poll_interval_seconds=0.2,
+        **overrides,
+    )
+    app = create_app(settings, bus=bus)
+    with TestClient(app) as raw:
+        raw.portal.call(bus.start)
+        raw.portal.call(bus.subscribe, Subscription("test-capture", ("#",), captured))
+        try:
+            yield ServiceClient(raw), raw, captured
+        finally:
+            raw.portal.call(bus.close)
+
+
+def check_service_plumbing(create_app: Callable[..., FastAPI], settings_cls: type, db_url: str) -> None:
+    """What every service must do, whatever its features: migrate, report ready, refuse requests
+    that did not come through the gateway, and answer unknown routes in the API's error format."""
+    with run_service(create_app, settings_cls, db_url) as (client, raw, _):
+        ready = raw.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+        assert raw.get("/health/live").json() == {"status": "ok"}
+        forged = raw.get("/api/v1/nothing-here", headers={"X-User-Id": "1", "X-Token-Id": "t", "X-User-Scopes": "read"})
+        assert forged.status_code == 403
+        assert forged.json() == {"error": "This service only accepts requests through the gateway"}
+        assert forged.headers["x-request-id"]
+        missing = client.get("/api/v1/nothing-here", user_id=1)
+        assert missing.status_code == 404 and missing.json() == {"error": "Record not found"}

@@ -1,0 +1,133 @@
+"""The embedded mode (`make run`): the gateway and all five services in one process, one public
+port, each service with its own SQLite file, events over one in-process bus.
+
+Each service is served by its own uvicorn server on a unix socket, so the gateway talks to it
+exactly as it does in production (HTTP, streaming, WebSocket) and the services stay separate apps
+with separate databases; only the transport is local."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from microblog_common.events.memory import MemoryBus
+from microblog_common.logging import configure_logging
+
+SERVICES = ("users", "posts", "search", "translate", "notify")
+log = structlog.get_logger("embedded")
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the embedded runner, which stops the
+    servers in order (gateway first, so no request reaches a service that is shutting down)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus):
+    settings = importlib.import_module(f"{name}.settings").Settings(
+        database_url=f"sqlite:///{data_dir / f'{name}.db'}",
+        event_bus="memory",
+        migrate_on_start=True,
+        environment="development",
+        internal_secret=secret,
+        log_json=False,
+    )
+    return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
+
+
+def _gateway_app(sockets: dict[str, Path], secret: str, public_url: str):
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    settings = Settings(
+        **{f"{name}_url": f"unix:{sock}" for name, sock in sockets.items()},
+        internal_secret=secret,
+        environment="development",
+        log_json=False,
+        public_url=public_url,
+    )
+    return create_app(settings)
+
+
+async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | None = None) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Unix socket paths are limited to ~100 bytes, so they live in a short temp dir, not the data dir.
+    socket_dir = Path(tempfile.mkdtemp(prefix="microblog-"))
+    secret = secrets.token_urlsafe(48)  # internal only: new each run
+    bus = MemoryBus()
+    await bus.start()
+    sockets = {name: socket_dir / f"{name}.sock" for name in SERVICES}
+    service_servers = {
+        name: _QuietServer(
+            uvicorn.Config(_service_app(name, data_dir, secret, bus), uds=str(sockets[name]), log_config=None)
+        )
+        for name in SERVICES
+    }
+    public_url = f"http://{host}:{port}"
+    gateway = _QuietServer(
+        uvicorn.Config(_gateway_app(sockets, secret, public_url), host=host, port=port, log_config=None)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    tasks: dict[str, asyncio.Task] = {}
+    try:
+        for name, server in service_servers.items():
+            tasks[name] = asyncio.create_task(server.serve(), name=name)
+        await _wait_started(service_servers, tasks)
+        tasks["gateway"] = asyncio.create_task(gateway.serve(), name="gateway")
+        await _wait_started({"gateway": gateway}, tasks)
+        log.info("microblog_ready", url=public_url, data_dir=str(data_dir))
+        if started is not None:
+            started.set()
+        done_early = asyncio.create_task(asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED))
+        await asyncio.wait([asyncio.create_task(stop.wait()), done_early], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gateway.should_exit = True
+        if "gateway" in tasks:
+            await asyncio.gather(tasks["gateway"], return_exceptions=True)
+        for server in service_servers.values():
+            server.should_exit = True
+        await asyncio.gather(*(tasks[n] for n in SERVICES if n in tasks), return_exceptions=True)
+        await bus.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        log.info("microblog_stopped")
+
+
+async def _wait_started(servers: dict[str, uvicorn.Server], tasks: dict[str, asyncio.Task], timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not all(s.started for s in servers.values()):
+        for name in servers:
+            if tasks[name].done():
+                exc = tasks[name].exception() if not tasks[name].cancelled() else None
+                raise RuntimeError(f"{name} failed to start") from exc
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not started within {timeout}s: {[n for n, s in servers.items() if not s.started]}")
+        await asyncio.sleep(0.05)
+
+
+def main() -> None:
+    configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"), json=False)
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    data_dir = Path(os.environ.get("MICROBLOG_DATA_DIR", ".data")).resolve()
+    print(f"Microblog (embedded mode) starting on http://{host}:{port}  data: {data_dir}", flush=True)
+    asyncio.run(serve(host, port, data_dir))

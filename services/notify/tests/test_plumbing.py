@@ -1,0 +1,10 @@
+import pytest
+
+from microblog_common.testing import BACKENDS, check_service_plumbing, database_url
+from notify.app import create_app
+from notify.settings import Settings
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_service_plumbing(request, tmp_path, backend):
+    check_service_plumbing(create_app, Settings, database_url(request, tmp_path, backend, "notify"))
