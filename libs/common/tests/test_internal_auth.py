@@ -26,7 +26,9 @@ def test_signature_roundtrip_and_tampering():
     assert verify_request(SECRET, "POST", "/api/v1/statuses?x=1", headers, max_age=60)
     assert not verify_request(SECRET, "POST", "/api/v1/statuses?x=2", headers, max_age=60)
     assert not verify_request(SECRET, "DELETE", "/api/v1/statuses?x=1", headers, max_age=60)
-    assert not verify_request(SECRET, "POST", "/api/v1/statuses?x=1", {**headers, HEADER_USER_ID: "43"}, max_age=60)
+    assert not verify_request(
+        SECRET, "POST", "/api/v1/statuses?x=1", {**headers, HEADER_USER_ID: "43"}, max_age=60
+    )
     assert not verify_request("t" * 40, "POST", "/api/v1/statuses?x=1", headers, max_age=60)
 
 
@@ -36,7 +38,14 @@ def test_stale_signatures_are_refused():
 
 
 def test_client_identity_headers_are_recognised_for_stripping():
-    for name in ("X-User-Id", "x-user-scopes", "X-Internal-Signature", "X-App-Id", "X-Token-Id", "X-Client-Ip"):
+    for name in (
+        "X-User-Id",
+        "x-user-scopes",
+        "X-Internal-Signature",
+        "X-App-Id",
+        "X-Token-Id",
+        "X-Client-Ip",
+    ):
         assert is_forbidden_client_header(name)
     assert not is_forbidden_client_header("Authorization")
     assert not is_forbidden_client_header("X-Request-Id")
@@ -77,7 +86,12 @@ async def test_service_refuses_forged_identity_sent_directly(client):
     r = await client.get("/me", headers={"X-User-Id": "1", "X-Token-Id": "t", "X-User-Scopes": "read"})
     assert r.status_code == 403
     assert r.json() == {"error": "This service only accepts requests through the gateway"}
-    forged = {"X-User-Id": "1", "X-Token-Id": "t", "X-Internal-Timestamp": str(int(time.time())), HEADER_SIGNATURE: "0" * 64}
+    forged = {
+        "X-User-Id": "1",
+        "X-Token-Id": "t",
+        "X-Internal-Timestamp": str(int(time.time())),
+        HEADER_SIGNATURE: "0" * 64,
+    }
     assert (await client.get("/me", headers=forged)).status_code == 403
 
 
@@ -85,7 +99,9 @@ async def test_service_accepts_signed_identity_and_enforces_scopes(client):
     ok = sign_request(SECRET, "GET", "/me", {"x-user-id": "7", "x-token-id": "t", "x-user-scopes": "read"})
     r = await client.get("/me", headers=ok)
     assert r.status_code == 200 and r.json() == {"id": 7}
-    wrong_scope = sign_request(SECRET, "GET", "/me", {"x-user-id": "7", "x-token-id": "t", "x-user-scopes": "write"})
+    wrong_scope = sign_request(
+        SECRET, "GET", "/me", {"x-user-id": "7", "x-token-id": "t", "x-user-scopes": "write"}
+    )
     r = await client.get("/me", headers=wrong_scope)
     assert r.status_code == 403 and "scopes" in r.json()["error"]
     anonymous = sign_request(SECRET, "GET", "/me", {})

@@ -45,7 +45,13 @@ def _consumer_spec(seen: list) -> ServiceSpec:
 
     @handlers.on("note.created")
     def on_note(session, event):
-        seen.append((event.data["text"], event.correlation_id, structlog.contextvars.get_contextvars().get("correlation_id")))
+        seen.append(
+            (
+                event.data["text"],
+                event.correlation_id,
+                structlog.contextvars.get_contextvars().get("correlation_id"),
+            )
+        )
 
     return ServiceSpec("consumer", metadata, messaging, Path("unused"), handlers=handlers)
 

@@ -37,11 +37,15 @@ def test_rabbitmq_bus_needs_a_broker_url(monkeypatch):
 @pytest.mark.parametrize("secret", ["changeme", "secret", "short-but-real"])
 def test_placeholder_or_short_secrets_are_refused_outside_development(secret):
     with pytest.raises(ValidationError, match="INTERNAL_SECRET"):
-        ServiceSettings(service_name="x", database_url="sqlite://", event_bus="memory", internal_secret=secret)
+        ServiceSettings(
+            service_name="x", database_url="sqlite://", event_bus="memory", internal_secret=secret
+        )
 
 
 def test_the_default_secret_is_refused_in_production_but_allowed_in_development():
     with pytest.raises(ValidationError, match="INTERNAL_SECRET"):
         ServiceSettings(service_name="x", database_url="sqlite://", event_bus="memory")
-    dev = ServiceSettings(service_name="x", database_url="sqlite://", event_bus="memory", environment="development")
+    dev = ServiceSettings(
+        service_name="x", database_url="sqlite://", event_bus="memory", environment="development"
+    )
     assert dev.environment == "development"

@@ -90,14 +90,18 @@ def _summary(details: list[dict[str, Any]]) -> str:
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.message, exc.details), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        error_body(exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "Record not found"
-    return JSONResponse(error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

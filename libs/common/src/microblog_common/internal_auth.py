@@ -22,7 +22,7 @@ from microblog_common.errors import Forbidden, Unauthorized, error_body
 HEADER_USER_ID = "x-user-id"
 HEADER_SCOPES = "x-user-scopes"
 HEADER_APP_ID = "x-app-id"
-HEADER_TOKEN_ID = "x-token-id"
+HEADER_TOKEN_ID = "x-token-id"  # noqa: S105 - a header name, not a secret
 HEADER_CLIENT_IP = "x-client-ip"
 HEADER_TIMESTAMP = "x-internal-timestamp"
 HEADER_SIGNATURE = "x-internal-signature"
@@ -44,28 +44,36 @@ def _message(method: str, target: str, timestamp: str, identity: dict[str, str])
     return "\n".join(parts).encode()
 
 
-def sign_request(secret: str, method: str, target: str, identity: dict[str, str], now: float | None = None) -> dict[str, str]:
+def sign_request(
+    secret: str, method: str, target: str, identity: dict[str, str], now: float | None = None
+) -> dict[str, str]:
     """Headers to add to a forwarded request. `target` is the path plus query string."""
     timestamp = str(int(now if now is not None else time.time()))
     mac = hmac.new(secret.encode(), _message(method, target, timestamp, identity), hashlib.sha256).hexdigest()
     return {**{k: v for k, v in identity.items() if v}, HEADER_TIMESTAMP: timestamp, HEADER_SIGNATURE: mac}
 
 
-def verify_request(secret: str, method: str, target: str, headers: dict[str, str], max_age: int, now: float | None = None) -> bool:
+def verify_request(
+    secret: str, method: str, target: str, headers: dict[str, str], max_age: int, now: float | None = None
+) -> bool:
     timestamp = headers.get(HEADER_TIMESTAMP, "")
     signature = headers.get(HEADER_SIGNATURE, "")
     if not timestamp.isdigit() or not signature:
         return False
     if abs((now if now is not None else time.time()) - int(timestamp)) > max_age:
         return False
-    expected = hmac.new(secret.encode(), _message(method, target, timestamp, headers), hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), _message(method, target, timestamp, headers), hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(expected, signature)
 
 
 class InternalAuthMiddleware:
     """Pure ASGI (so streaming responses pass untouched). Health endpoints stay open for probes."""
 
-    def __init__(self, app: ASGIApp, secret: str, max_age: int = 60, open_prefixes: tuple[str, ...] = ("/health/",)):
+    def __init__(
+        self, app: ASGIApp, secret: str, max_age: int = 60, open_prefixes: tuple[str, ...] = ("/health/",)
+    ):
         self.app = app
         self.secret = secret
         self.max_age = max_age
@@ -76,7 +84,9 @@ class InternalAuthMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        target = scope["path"] + (("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else "")
+        target = scope["path"] + (
+            ("?" + scope["query_string"].decode("latin-1")) if scope.get("query_string") else ""
+        )
         method = scope.get("method", "GET")
         if verify_request(self.secret, method, target, headers, self.max_age):
             await self.app(scope, receive, send)
@@ -89,7 +99,10 @@ class InternalAuthMiddleware:
             {
                 "type": "http.response.start",
                 "status": 403,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -38,6 +38,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     logging.basicConfig(level=level, stream=sys.stdout, format="%(message)s")
     # uvicorn's own access log duplicates ours (which carries the ids); keep its errors.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def current_ids() -> tuple[str | None, str | None]:

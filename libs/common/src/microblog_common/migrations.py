@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,8 +20,14 @@ def alembic_config(script_location: Path, database_url: str) -> Config:
     return cfg
 
 
+# Alembic keeps the running migration's context in a module global, so two services migrating in one
+# process (the embedded mode) must take turns.
+_alembic_lock = threading.Lock()
+
+
 def upgrade_to_head(script_location: Path, database_url: str) -> None:
-    command.upgrade(alembic_config(script_location, database_url), "head")
+    with _alembic_lock:
+        command.upgrade(alembic_config(script_location, database_url), "head")
 
 
 def run_env(target_metadata: sa.MetaData) -> None:

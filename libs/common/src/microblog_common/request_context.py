@@ -43,8 +43,13 @@ class RequestContextMiddleware:
         status = {"code": 0}
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+            # HTTP answers and WebSocket handshakes (accepted or denied) all carry the id.
+            if message["type"] in (
+                "http.response.start",
+                "websocket.accept",
+                "websocket.http.response.start",
+            ):
+                status["code"] = message.get("status", 101)
                 raw = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 raw.append((b"x-request-id", request_id.encode()))
                 message["headers"] = raw

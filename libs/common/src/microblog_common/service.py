@@ -57,16 +57,22 @@ def build_bus(settings: ServiceSettings) -> EventBus:
     from microblog_common.events.rabbitmq import RabbitBus
 
     assert settings.rabbitmq_url  # guaranteed by the settings validator
-    return RabbitBus(settings.rabbitmq_url, exchange=settings.events_exchange, connection_name=settings.service_name)
+    return RabbitBus(
+        settings.rabbitmq_url, exchange=settings.events_exchange, connection_name=settings.service_name
+    )
 
 
-def create_service_app(spec: ServiceSpec, settings: ServiceSettings, *, bus: EventBus | None = None) -> FastAPI:
+def create_service_app(
+    spec: ServiceSpec, settings: ServiceSettings, *, bus: EventBus | None = None
+) -> FastAPI:
     """`bus` is passed in when several services share one in-process bus (the embedded mode)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
-        db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+        db = Database(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
         if settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade_to_head, spec.migrations, settings.database_url)
         owns_bus = bus is None

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -143,7 +141,9 @@ def check_service_plumbing(create_app: Callable[..., FastAPI], settings_cls: typ
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
         assert raw.get("/health/live").json() == {"status": "ok"}
-        forged = raw.get("/api/v1/nothing-here", headers={"X-User-Id": "1", "X-Token-Id": "t", "X-User-Scopes": "read"})
+        forged = raw.get(
+            "/api/v1/nothing-here", headers={"X-User-Id": "1", "X-Token-Id": "t", "X-User-Scopes": "read"}
+        )
         assert forged.status_code == 403
         assert forged.json() == {"error": "This service only accepts requests through the gateway"}
         assert forged.headers["x-request-id"]

@@ -64,7 +64,6 @@ def _gateway_app(sockets: dict[str, Path], secret: str, public_url: str):
 
 
 async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | None = None) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
     # Unix socket paths are limited to ~100 bytes, so they live in a short temp dir, not the data dir.
     socket_dir = Path(tempfile.mkdtemp(prefix="microblog-"))
     secret = secrets.token_urlsafe(48)  # internal only: new each run
@@ -79,7 +78,14 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     }
     public_url = f"http://{host}:{port}"
     gateway = _QuietServer(
-        uvicorn.Config(_gateway_app(sockets, secret, public_url), host=host, port=port, log_config=None)
+        uvicorn.Config(
+            _gateway_app(sockets, secret, public_url),
+            host=host,
+            port=port,
+            log_config=None,
+            # The gateway decides itself whom to believe about client addresses (TRUSTED_PROXIES).
+            proxy_headers=False,
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -97,7 +103,9 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
         if started is not None:
             started.set()
         done_early = asyncio.create_task(asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED))
-        await asyncio.wait([asyncio.create_task(stop.wait()), done_early], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [asyncio.create_task(stop.wait()), done_early], return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         gateway.should_exit = True
         if "gateway" in tasks:
@@ -112,15 +120,19 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
         log.info("microblog_stopped")
 
 
-async def _wait_started(servers: dict[str, uvicorn.Server], tasks: dict[str, asyncio.Task], timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_started(
+    servers: dict[str, uvicorn.Server], tasks: dict[str, asyncio.Task], limit: float = 60
+) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
     while not all(s.started for s in servers.values()):
         for name in servers:
             if tasks[name].done():
                 exc = tasks[name].exception() if not tasks[name].cancelled() else None
                 raise RuntimeError(f"{name} failed to start") from exc
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not started within {timeout}s: {[n for n, s in servers.items() if not s.started]}")
+            raise TimeoutError(
+                f"not started within {limit}s: {[n for n, s in servers.items() if not s.started]}"
+            )
         await asyncio.sleep(0.05)
 
 
@@ -129,5 +141,6 @@ def main() -> None:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     data_dir = Path(os.environ.get("MICROBLOG_DATA_DIR", ".data")).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     print(f"Microblog (embedded mode) starting on http://{host}:{port}  data: {data_dir}", flush=True)
     asyncio.run(serve(host, port, data_dir))

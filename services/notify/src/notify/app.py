@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
-
 from notify.events import handlers
 from notify.models import Base, messaging
 from notify.settings import Settings

@@ -1,1 +1,2 @@
-"""Microblog posts service: statuses, replies, favourites, edits, deletes, scheduled statuses, timelines, language detection."""
+"""Microblog posts service: statuses, replies, favourites, edits, deletes, scheduled statuses,
+timelines, language detection."""

@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
-
 from posts.events import handlers
 from posts.models import Base, messaging
 from posts.settings import Settings

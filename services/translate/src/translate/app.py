@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
-
 from translate.events import handlers
 from translate.models import Base, messaging
 from translate.settings import Settings

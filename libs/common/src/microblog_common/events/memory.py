@@ -46,7 +46,9 @@ class MemoryBus(EventBus):
     async def publish(self, events: Sequence[Event]) -> None:
         for event in events:
             targets = [
-                s for s in self._subscriptions.values() if any(topic_matches(p, event.type) for p in s.patterns)
+                s
+                for s in self._subscriptions.values()
+                if any(topic_matches(p, event.type) for p in s.patterns)
             ]
             await asyncio.gather(*(self._deliver(s, event, attempt=1) for s in targets))
 
@@ -66,7 +68,9 @@ class MemoryBus(EventBus):
                     error=str(exc),
                 )
                 return
-            log.warning("event_retry_scheduled", queue=sub.queue, event_id=str(event.id), attempt=attempt, delay=delay)
+            log.warning(
+                "event_retry_scheduled", queue=sub.queue, event_id=str(event.id), attempt=attempt, delay=delay
+            )
             task = asyncio.create_task(self._retry_later(sub, event, attempt + 1, delay))
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)

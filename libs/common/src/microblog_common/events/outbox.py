@@ -39,7 +39,9 @@ class Outbox:
         self.table = table
         self.producer = producer
 
-    def add(self, session: Session, type: str, *, subject: str | int, data: dict[str, Any], version: int = 1) -> Event:
+    def add(
+        self, session: Session, type: str, *, subject: str | int, data: dict[str, Any], version: int = 1
+    ) -> Event:
         request_id, correlation_id = current_ids()
         event = Event(
             type=type,
@@ -163,7 +165,9 @@ class OutboxRelay:
             if not ids:
                 return []
             session.execute(
-                update(t).where(t.c.id.in_(ids)).values(locked_until=now + self.lease, attempts=t.c.attempts + 1)
+                update(t)
+                .where(t.c.id.in_(ids))
+                .values(locked_until=now + self.lease, attempts=t.c.attempts + 1)
             )
             rows = session.execute(select(t.c.id, t.c.payload).where(t.c.id.in_(ids))).all()
         order = {row_id: i for i, row_id in enumerate(ids)}
@@ -177,7 +181,9 @@ class OutboxRelay:
     def _release(self, ids: Sequence[str], error: str) -> None:
         t = self.table
         with self.db.unit_of_work() as session:
-            session.execute(update(t).where(t.c.id.in_(ids)).values(locked_until=None, last_error=error[:2000]))
+            session.execute(
+                update(t).where(t.c.id.in_(ids)).values(locked_until=None, last_error=error[:2000])
+            )
 
     async def _maybe_cleanup(self) -> None:
         if _now() - self._last_cleanup < timedelta(minutes=10):

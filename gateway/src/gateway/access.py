@@ -1,0 +1,102 @@
+"""Who may come in: the client's address, its access token, its rate limits.
+
+Pure ASGI (bodies stream through untouched). For every HTTP request and WebSocket handshake it
+authenticates the token (if any), counts the request against the rate limits keyed by the result,
+and refuses with 401 or 429 in the API's error format. The verified identity and client address
+go on in `scope["state"]` for the proxy; the rate-limit headers go on every answer."""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.auth import Authenticator, extract_token
+from gateway.ratelimit import RateLimiter
+from microblog_common.errors import error_body
+
+log = structlog.get_logger(__name__)
+
+UNKNOWN_CLIENT = "unknown"
+OPEN_PREFIXES = ("/health/",)
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else UNKNOWN_CLIENT
+
+
+async def send_error(
+    scope: Scope, send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    """An error answer in the API's format, for an HTTP request or (as a WebSocket denial
+    response, where the server supports it) a WebSocket handshake."""
+    body = json.dumps(error_body(message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        # 1008: policy violation (auth); 1013: try again later (rate limit, unavailable).
+        await send({"type": "websocket.close", "code": 1008 if status in (401, 403) else 1013})
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter | None):
+        self.app = app
+        self.authenticator = authenticator
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope.get("method", "GET")
+        ip = client_ip(scope)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        token = None
+        if not path.startswith(OPEN_PREFIXES):
+            token = extract_token(
+                headers,
+                scope.get("query_string", b"").decode("latin-1"),
+                websocket=scope["type"] == "websocket",
+            )
+        identity = await self.authenticator.authenticate(token) if token else None
+        state = scope.setdefault("state", {})
+        state["client_ip"] = ip
+        state["identity"] = identity
+        state["token_in_subprotocol"] = (
+            bool(token) and token == headers.get("sec-websocket-protocol", "").strip()
+        )
+
+        verdict = await self.limiter.check(method, path, ip, identity) if self.limiter else None
+        rate_headers = verdict.headers() if verdict else []
+        if verdict is not None and not verdict.allowed:
+            log.info("rate_limited", path=path, client_ip=ip)
+            retry = [(b"retry-after", str(verdict.retry_after_seconds()).encode())]
+            await send_error(scope, send, 429, "Too many requests", rate_headers + retry)
+            return
+        if token and identity is None:
+            await send_error(scope, send, 401, "The access token is invalid", rate_headers)
+            return
+
+        async def send_with_rate_headers(message: Message) -> None:
+            if message["type"] in (
+                "http.response.start",
+                "websocket.http.response.start",
+                "websocket.accept",
+            ):
+                message["headers"] = [*_without_rate_headers(message.get("headers", [])), *rate_headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_rate_headers if verdict else send)
+
+
+
+def _without_rate_headers(headers) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in headers if not k.lower().startswith(b"x-ratelimit-")]

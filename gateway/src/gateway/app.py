@@ -1,0 +1,118 @@
+"""The gateway's app factory: `uvicorn --factory gateway.app:create_app`.
+
+`create_app()` does no I/O. The lifespan builds the one pooled httpx client and closes it at
+shutdown.
+
+Layers, outermost first (each answer passes back out through the ones above it):
+  request ids -> trailing slashes -> CORS -> trusted proxies -> access (token, rate limits)
+  -> the gateway's own endpoints, the WebSocket bridge, the HTTP proxy."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from gateway.access import AccessMiddleware
+from gateway.auth import Authenticator, RejectAllAuthenticator
+from gateway.health import gateway_health_router
+from gateway.instance import instance_router
+from gateway.pages import pages_router
+from gateway.paths import TrailingSlashMiddleware
+from gateway.proxy import Proxy
+from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
+from gateway.settings import Settings
+from gateway.upstreams import build_http_client
+from gateway.websocket_bridge import WebSocketBridge
+from microblog_common.errors import install_error_handlers
+from microblog_common.logging import configure_logging
+from microblog_common.request_context import RequestContextMiddleware
+
+log = structlog.get_logger(__name__)
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# What a browser script on another origin may read from a response (Mastodon exposes these).
+EXPOSED_HEADERS = ["Link", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "X-Request-Id"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    authenticator: Authenticator | None = None,
+    rate_limit_rules: Sequence[RateLimitRule] | None = None,
+) -> FastAPI:
+    """`authenticator` verifies bearer tokens (default: every token is refused). `rate_limit_rules`
+    replaces the default rules built from the settings."""
+    settings = settings or Settings()
+    upstreams = settings.upstreams()
+    secret = settings.internal_secret.get_secret_value()
+    if rate_limit_rules is None:
+        rate_limit_rules = default_rules(settings.rate_limit_default, settings.rate_limit_health)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(level=settings.log_level, json=settings.log_json)
+        client = build_http_client(
+            upstreams,
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            timeout=settings.upstream_timeout_seconds,
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_keepalive_connections,
+        )
+        app.state.settings = settings
+        app.state.http_client = client
+        app.state.proxy = Proxy(client, upstreams, secret, settings.upstream_timeout_seconds)
+        log.info("gateway_started", upstreams={n: u.socket_path or u.base_url for n, u in upstreams.items()})
+        try:
+            yield
+        finally:
+            await client.aclose()
+            log.info("gateway_stopped")
+
+    app = FastAPI(
+        title="Microblog gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    install_error_handlers(app)
+    app.include_router(
+        gateway_health_router(lambda: app.state.http_client, upstreams, settings.health_check_timeout_seconds)
+    )
+    app.include_router(instance_router(settings))
+    app.include_router(pages_router(settings))
+
+    async def forward(request: Request) -> Response:
+        return await request.app.state.proxy(request)
+
+    bridge = WebSocketBridge(upstreams, secret, open_timeout=settings.upstream_timeout_seconds)
+    app.router.add_websocket_route("/api/v1/streaming", bridge.serve)
+    app.router.add_websocket_route("/api/v1/streaming/{rest:path}", bridge.serve)
+    # Last: everything the gateway doesn't answer itself goes through the route table.
+    app.router.add_route("/{path:path}", forward, methods=ALL_METHODS, include_in_schema=False)
+
+    # add_middleware wraps what is already there, so the last one added is the outermost.
+    app.add_middleware(
+        AccessMiddleware,
+        authenticator=authenticator or RejectAllAuthenticator(),
+        limiter=RateLimiter(rate_limit_rules, settings.rate_limit_storage_uri)
+        if settings.rate_limit_enabled
+        else None,
+    )
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=EXPOSED_HEADERS,
+        allow_credentials=False,
+        max_age=86400,
+    )
+    app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(RequestContextMiddleware, service="gateway", trust_incoming_ids=False)
+    return app

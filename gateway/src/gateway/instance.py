@@ -1,0 +1,164 @@
+"""`GET /api/v1/instance` and `GET /api/v2/instance`: Mastodon 4.3's V1::Instance and Instance
+entities, every field present.
+
+The version says 4.3.0 on purpose: Mastodon.py refuses the password grant for servers claiming
+4.4.0 or later. Usage and stats are zeros for now: the counts live in the services and no
+endpoint aggregates them yet."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version as package_version
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gateway.settings import Settings
+
+MASTODON_API_VERSION = "4.3.0"
+# Mastodon 4.3.0's machine-readable API version (Instance.api_versions, added in 4.3.0).
+MASTODON_API_LEVEL = 2
+THUMBNAIL_PATH = "/instance/thumbnail.png"
+
+
+@cache
+def _thumbnail_png() -> bytes:
+    return files("gateway").joinpath("static/thumbnail.png").read_bytes()
+
+
+def software_version() -> str:
+    return f"{MASTODON_API_VERSION} (compatible; Microblog {package_version('microblog-gateway')})"
+
+
+class InstanceInfo:
+    """What the instance entities say, from settings and (without PUBLIC_URL) the request."""
+
+    def __init__(self, settings: Settings, request: Request):
+        self.settings = settings
+        origin = (
+            settings.public_url
+            or f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        )
+        self.origin = origin.rstrip("/")
+        self.domain = urlsplit(self.origin).netloc
+        if settings.streaming_url:
+            self.streaming = settings.streaming_url
+        else:
+            self.streaming = ("wss" if self.origin.startswith("https:") else "ws") + "://" + self.domain
+
+    @property
+    def thumbnail(self) -> str:
+        return self.origin + THUMBNAIL_PATH
+
+    @property
+    def source_url(self) -> str:
+        return self.settings.source_url or self.origin + "/"
+
+    def statuses(self) -> dict[str, int]:
+        return {
+            "max_characters": self.settings.max_status_characters,
+            # Media uploads are not supported (yet): no attachments, no accepted types.
+            "max_media_attachments": 0,
+            "characters_reserved_per_url": 23,
+        }
+
+    def media_attachments(self) -> dict[str, Any]:
+        return {
+            "supported_mime_types": [],
+            "image_size_limit": 0,
+            "image_matrix_limit": 0,
+            "video_size_limit": 0,
+            "video_frame_rate_limit": 0,
+            "video_matrix_limit": 0,
+        }
+
+    def polls(self) -> dict[str, int]:
+        # Mastodon's defaults; statuses with polls are not supported (yet).
+        return {
+            "max_options": 4,
+            "max_characters_per_option": 50,
+            "min_expiration": 300,
+            "max_expiration": 2629746,
+        }
+
+    def v1(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "uri": self.domain,
+            "title": s.instance_title,
+            "short_description": s.instance_description,
+            "description": s.instance_description,
+            "email": s.instance_contact_email,
+            "version": software_version(),
+            "urls": {"streaming_api": self.streaming},
+            "stats": {"user_count": 0, "status_count": 0, "domain_count": 0},
+            "thumbnail": self.thumbnail,
+            "languages": list(s.instance_languages),
+            "registrations": s.registrations_enabled,
+            "approval_required": False,
+            "invites_enabled": False,
+            "configuration": {
+                "accounts": {"max_featured_tags": 0},
+                "statuses": self.statuses(),
+                "media_attachments": self.media_attachments(),
+                "polls": self.polls(),
+            },
+            "contact_account": None,
+            "rules": [],
+        }
+
+    def v2(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "domain": self.domain,
+            "title": s.instance_title,
+            "version": software_version(),
+            "source_url": self.source_url,
+            "description": s.instance_description,
+            "usage": {"users": {"active_month": 0}},
+            "thumbnail": {"url": self.thumbnail, "blurhash": None, "versions": {}},
+            "icon": [],
+            "languages": list(s.instance_languages),
+            "configuration": {
+                "urls": {"streaming": self.streaming, "status": None},
+                # Web Push is not supported: there is no VAPID key to give.
+                "vapid": {"public_key": ""},
+                "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
+                "statuses": self.statuses(),
+                "media_attachments": self.media_attachments(),
+                "polls": self.polls(),
+                "translation": {"enabled": s.translation_enabled},
+            },
+            "registrations": {
+                "enabled": s.registrations_enabled,
+                "approval_required": False,
+                "message": None,
+                "url": None,
+            },
+            "api_versions": {"mastodon": MASTODON_API_LEVEL},
+            "contact": {"email": s.instance_contact_email, "account": None},
+            "rules": [],
+        }
+
+
+def instance_router(settings: Settings) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/api/v1/instance")
+    async def instance_v1(request: Request) -> dict[str, Any]:
+        return InstanceInfo(settings, request).v1()
+
+    @router.get("/api/v2/instance")
+    async def instance_v2(request: Request) -> dict[str, Any]:
+        return InstanceInfo(settings, request).v2()
+
+    @router.get(THUMBNAIL_PATH, include_in_schema=False)
+    async def instance_thumbnail() -> Response:
+        return Response(
+            _thumbnail_png(), media_type="image/png", headers={"cache-control": "public, max-age=86400"}
+        )
+
+    return router

@@ -1,0 +1,65 @@
+"""The route table: which service answers which public path (API.md), as ordered data.
+
+The first entry whose method set and path pattern match wins, so specific entries come before
+the broad prefixes they carve out of. Paths reach this table already without a trailing slash
+(see `paths.py`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ANY_METHOD: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str] | None = ANY_METHOD
+    # Long-lived responses (Server-Sent Events, WebSocket): no read timeout once they started.
+    streaming: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.methods is None or method in self.methods) and self.pattern.fullmatch(path) is not None
+
+
+def exact(path: str) -> str:
+    return re.escape(path).replace(r"/:id", "/[^/]+")
+
+
+def prefix(path: str) -> str:
+    """`path` itself and everything below it (`/api/v1/apps`, `/api/v1/apps/verify_credentials`)."""
+    return exact(path) + "(?:/.*)?"
+
+
+def route(service: str, pattern: str, methods: set[str] | None = None, *, streaming: bool = False) -> Route:
+    if methods and "GET" in methods:
+        methods = {*methods, "HEAD"}
+    return Route(service, re.compile(pattern), frozenset(methods) if methods else ANY_METHOD, streaming)
+
+
+ROUTES: tuple[Route, ...] = (
+    route("translate", exact("/api/v1/statuses/:id/translate"), {"POST"}),
+    route("translate", exact("/api/v1/instance/translation_languages"), {"GET"}),
+    route("posts", exact("/api/v1/accounts/:id/statuses"), {"GET"}),
+    route("users", prefix("/api/v1/accounts")),
+    route("users", prefix("/api/v1/apps")),
+    route("users", prefix("/oauth")),
+    route("users", exact("/.well-known/oauth-authorization-server"), {"GET"}),
+    route("users", prefix("/api/v1/auth")),
+    route("posts", prefix("/api/v1/statuses")),
+    route("posts", prefix("/api/v1/timelines")),
+    route("posts", prefix("/api/v1/scheduled_statuses")),
+    route("search", exact("/api/v2/search"), {"GET"}),
+    route("notify", prefix("/api/v1/notifications")),
+    route("notify", prefix("/api/v1/streaming"), streaming=True),
+)
+
+
+def resolve(method: str, path: str, routes: tuple[Route, ...] = ROUTES) -> Route | None:
+    method = method.upper()
+    for candidate in routes:
+        if candidate.matches(method, path):
+            return candidate
+    return None

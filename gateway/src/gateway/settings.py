@@ -1,0 +1,97 @@
+"""Settings of the gateway, read from environment variables (no prefix)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from limits import parse_many
+from pydantic import field_validator
+from pydantic_settings import NoDecode
+
+from gateway.upstreams import SERVICES, Upstream
+from microblog_common.settings import BaseServiceSettings
+
+# Lists read from the environment accept JSON (`["a","b"]`) or a comma-separated string (`a,b`).
+EnvList = Annotated[list[str], NoDecode]
+
+
+def _env_list(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "gateway"
+
+    # Where each service listens: `http://host:port` or `unix:/absolute/path.sock`.
+    users_url: str
+    posts_url: str
+    search_url: str
+    translate_url: str
+    notify_url: str
+
+    # Origins allowed to call the API from a browser. "*" (Mastodon's choice) is safe because the
+    # API authenticates with bearer tokens, never with cookies, so credentials are never allowed.
+    cors_origins: EnvList = ["*"]
+    # Peers (IPs or CIDRs, or "*") whose X-Forwarded-For / X-Forwarded-Proto are believed. Empty:
+    # the TCP peer is the client. Set it to the platform's proxy addresses when behind one.
+    trusted_proxies: EnvList = []
+
+    upstream_timeout_seconds: float = 30.0
+    upstream_connect_timeout_seconds: float = 5.0
+    # Each open Server-Sent Events stream holds one upstream connection for its whole life.
+    upstream_max_connections: int = 1000
+    upstream_max_keepalive_connections: int = 100
+    health_check_timeout_seconds: float = 3.0
+
+    rate_limit_enabled: bool = True
+    # `limits` notation: "300/5 minutes", "25 per 5 minutes", "10/second;1000/hour".
+    rate_limit_default: str = "300/5 minutes"
+    rate_limit_health: str = "600/minute"
+    # Counters live in this process ("async+memory://"); a shared store such as
+    # "async+redis://host:6379" makes the limits hold across replicas.
+    rate_limit_storage_uri: str = "async+memory://"
+
+    # The public origin, e.g. https://microblog.example. Without it, URLs in the instance
+    # entity are built from the request's scheme and Host header.
+    public_url: str | None = None
+    # Override of the WebSocket streaming URL (default: the public origin with ws/wss).
+    streaming_url: str | None = None
+    instance_title: str = "Microblog"
+    instance_description: str = "A microblog that speaks the Mastodon client API."
+    instance_contact_email: str = ""
+    instance_languages: EnvList = ["en"]
+    source_url: str = ""
+    registrations_enabled: bool = True
+    translation_enabled: bool = True
+    max_status_characters: int = 500
+
+    @field_validator("cors_origins", "trusted_proxies", "instance_languages", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        return _env_list(value)
+
+    @field_validator("users_url", "posts_url", "search_url", "translate_url", "notify_url")
+    @classmethod
+    def _valid_upstream(cls, value: str) -> str:
+        Upstream.parse("check", value)  # raises ValueError with a clear message
+        return value.rstrip("/")
+
+    @field_validator("rate_limit_default", "rate_limit_health")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        parse_many(value)
+        return value
+
+    @field_validator("public_url", "streaming_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    def upstreams(self) -> dict[str, Upstream]:
+        return {name: Upstream.parse(name, getattr(self, f"{name}_url")) for name in SERVICES}

@@ -1,0 +1,82 @@
+"""The services behind the gateway and how to reach them: over TCP (`http://host:port`) or over a
+unix domain socket (`unix:/absolute/path.sock`, the embedded mode), for HTTP and for WebSocket.
+
+One pooled httpx client serves every upstream. A unix-socket upstream gets a reserved host name
+(`<service>.unix.invalid`, a TLD that can never resolve) mounted on its own socket transport, so
+URLs stay ordinary `http://` URLs everywhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+import httpx
+from websockets.asyncio.client import connect, unix_connect
+
+SERVICES = ("users", "posts", "search", "translate", "notify")
+_UNIX_PREFIX = "unix:"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    # The http:// origin requests are addressed to (for a unix socket: its reserved host name).
+    base_url: str
+    socket_path: str | None = None
+
+    @classmethod
+    def parse(cls, name: str, url: str) -> Upstream:
+        url = url.strip()
+        if url.startswith(_UNIX_PREFIX):
+            path = url[len(_UNIX_PREFIX) :]
+            if not PurePosixPath(path).is_absolute():
+                raise ValueError(
+                    f"{name}: a unix socket URL needs an absolute path, e.g. unix:/run/{name}.sock"
+                )
+            return cls(name=name, base_url=f"http://{name}.unix.invalid", socket_path=path)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{name}: expected http://host:port or unix:/path.sock, got {url!r}")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"{name}: an upstream URL is an origin only (no path or query), got {url!r}")
+        return cls(name=name, base_url=f"{parts.scheme}://{parts.netloc}")
+
+    @property
+    def ws_base_url(self) -> str:
+        return "ws" + self.base_url[len("http") :]
+
+    def connect_websocket(self, target: str, **kwargs) -> connect:
+        """`target` is the path plus query string. Returns websockets' connect (await it or use
+        it as an async context manager)."""
+        uri = self.ws_base_url + target
+        if self.socket_path is not None:
+            return unix_connect(self.socket_path, uri, **kwargs)
+        return connect(uri, **kwargs)
+
+
+def build_http_client(
+    upstreams: dict[str, Upstream],
+    *,
+    connect_timeout: float,
+    timeout: float,
+    max_connections: int,
+    max_keepalive_connections: int,
+) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_keepalive_connections
+    )
+    mounts = {
+        up.base_url: httpx.AsyncHTTPTransport(uds=up.socket_path, limits=limits)
+        for up in upstreams.values()
+        if up.socket_path is not None
+    }
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        limits=limits,
+        mounts=mounts,
+        # Internal traffic: never through a proxy named in the environment, never follow
+        # redirects (they are the client's to follow), never decode bodies (passed as they are).
+        trust_env=False,
+        follow_redirects=False,
+    )

@@ -1,0 +1,125 @@
+"""The instance entities: every field of Mastodon 4.3's V1::Instance and Instance."""
+
+V1_FIELDS = {
+    "uri",
+    "title",
+    "short_description",
+    "description",
+    "email",
+    "version",
+    "urls",
+    "stats",
+    "thumbnail",
+    "languages",
+    "registrations",
+    "approval_required",
+    "invites_enabled",
+    "configuration",
+    "contact_account",
+    "rules",
+}
+V2_FIELDS = {
+    "domain",
+    "title",
+    "version",
+    "source_url",
+    "description",
+    "usage",
+    "thumbnail",
+    "icon",
+    "languages",
+    "configuration",
+    "registrations",
+    "api_versions",
+    "contact",
+    "rules",
+}
+LIMITS = {
+    "statuses": {"max_characters", "max_media_attachments", "characters_reserved_per_url"},
+    "media_attachments": {
+        "supported_mime_types",
+        "image_size_limit",
+        "image_matrix_limit",
+        "video_size_limit",
+        "video_frame_rate_limit",
+        "video_matrix_limit",
+    },
+    "polls": {"max_options", "max_characters_per_option", "min_expiration", "max_expiration"},
+}
+VERSION = "4.3.0 (compatible; Microblog 0.1.0)"
+
+
+async def test_v1_instance(gateway):
+    async with gateway() as client:
+        response = await client.get("/api/v1/instance")
+    body = response.json()
+    assert response.status_code == 200
+    assert set(body) == V1_FIELDS
+    assert body["version"] == VERSION
+    assert body["uri"] == "gateway.test"
+    assert body["urls"] == {"streaming_api": "ws://gateway.test"}
+    assert body["stats"] == {"user_count": 0, "status_count": 0, "domain_count": 0}
+    assert body["configuration"]["statuses"]["max_characters"] == 500
+    for group, fields in LIMITS.items():
+        assert set(body["configuration"][group]) == fields
+    assert body["thumbnail"] == "http://gateway.test/instance/thumbnail.png"
+    assert (body["contact_account"], body["rules"], body["languages"]) == (None, [], ["en"])
+
+
+async def test_v2_instance(gateway):
+    async with gateway(translation_enabled=True) as client:
+        response = await client.get("/api/v2/instance")
+    body = response.json()
+    assert set(body) == V2_FIELDS
+    assert body["version"] == VERSION
+    assert body["domain"] == "gateway.test"
+    config = body["configuration"]
+    assert set(config) == {
+        "urls",
+        "vapid",
+        "accounts",
+        "statuses",
+        "media_attachments",
+        "polls",
+        "translation",
+    }
+    assert config["urls"]["streaming"] == "ws://gateway.test"
+    assert config["translation"] == {"enabled": True}
+    assert config["statuses"]["max_characters"] == 500
+    for group, fields in LIMITS.items():
+        assert set(config[group]) == fields
+    assert set(body["registrations"]) == {"enabled", "approval_required", "message", "url"}
+    assert body["api_versions"] == {"mastodon": 2}
+    assert body["usage"] == {"users": {"active_month": 0}}
+    assert set(body["contact"]) == {"email", "account"}
+    assert body["thumbnail"]["url"] == "http://gateway.test/instance/thumbnail.png"
+
+
+async def test_public_url_sets_domain_and_secure_streaming(gateway):
+    async with gateway(public_url="https://microblog.example/", translation_enabled=False) as client:
+        v1 = (await client.get("/api/v1/instance")).json()
+        v2 = (await client.get("/api/v2/instance")).json()
+    assert v1["uri"] == v2["domain"] == "microblog.example"
+    assert (
+        v1["urls"]["streaming_api"] == v2["configuration"]["urls"]["streaming"] == "wss://microblog.example"
+    )
+    assert v2["configuration"]["translation"] == {"enabled": False}
+    assert v2["source_url"] == "https://microblog.example/"
+
+
+async def test_the_thumbnail_is_served(gateway):
+    async with gateway() as client:
+        response = await client.get("/instance/thumbnail.png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_the_home_page_is_a_placeholder_not_an_error(gateway):
+    async with gateway() as client:
+        page = await client.get("/")
+        head = await client.head("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "web interface is not here yet" in page.text
+    assert head.status_code == 200
