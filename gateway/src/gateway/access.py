@@ -97,6 +97,5 @@ class AccessMiddleware:
         await self.app(scope, receive, send_with_rate_headers if verdict else send)
 
 
-
 def _without_rate_headers(headers) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in headers if not k.lower().startswith(b"x-ratelimit-")]

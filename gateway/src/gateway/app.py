@@ -20,7 +20,7 @@ from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.access import AccessMiddleware
-from gateway.auth import Authenticator, RejectAllAuthenticator
+from gateway.auth import Authenticator
 from gateway.health import gateway_health_router
 from gateway.instance import instance_router
 from gateway.pages import pages_router
@@ -28,9 +28,11 @@ from gateway.paths import TrailingSlashMiddleware
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
 from gateway.settings import Settings
+from gateway.tokens import TokenVerifier
 from gateway.upstreams import build_http_client
 from gateway.websocket_bridge import WebSocketBridge
 from microblog_common.errors import install_error_handlers
+from microblog_common.internal_auth import sign_request
 from microblog_common.logging import configure_logging
 from microblog_common.request_context import RequestContextMiddleware
 
@@ -47,13 +49,34 @@ def create_app(
     authenticator: Authenticator | None = None,
     rate_limit_rules: Sequence[RateLimitRule] | None = None,
 ) -> FastAPI:
-    """`authenticator` verifies bearer tokens (default: every token is refused). `rate_limit_rules`
-    replaces the default rules built from the settings."""
+    """`authenticator` verifies bearer tokens (default: JWTs checked against the users service's
+    keys and revocation feed). `rate_limit_rules` replaces the default rules built from the settings."""
     settings = settings or Settings()
     upstreams = settings.upstreams()
     secret = settings.internal_secret.get_secret_value()
     if rate_limit_rules is None:
-        rate_limit_rules = default_rules(settings.rate_limit_default, settings.rate_limit_health)
+        rate_limit_rules = default_rules(
+            settings.rate_limit_default,
+            settings.rate_limit_health,
+            settings.rate_limit_sign_in,
+            settings.rate_limit_registration,
+        )
+    users = upstreams["users"]
+
+    async def fetch_from_users(target: str) -> dict:
+        """A signed GET to the users service over the pooled client (for keys and revocations)."""
+        headers = sign_request(secret, "GET", target, {})
+        response = await app.state.http_client.get(users.base_url + target, headers=headers, timeout=5.0)
+        response.raise_for_status()
+        return response.json()
+
+    if authenticator is None:
+        authenticator = TokenVerifier(
+            fetch_from_users,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            revocation_poll_seconds=settings.token_revocation_poll_seconds,
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,10 +91,14 @@ def create_app(
         app.state.settings = settings
         app.state.http_client = client
         app.state.proxy = Proxy(client, upstreams, secret, settings.upstream_timeout_seconds)
+        if isinstance(authenticator, TokenVerifier):
+            await authenticator.start()
         log.info("gateway_started", upstreams={n: u.socket_path or u.base_url for n, u in upstreams.items()})
         try:
             yield
         finally:
+            if isinstance(authenticator, TokenVerifier):
+                await authenticator.stop()
             await client.aclose()
             log.info("gateway_stopped")
 
@@ -97,7 +124,7 @@ def create_app(
     # add_middleware wraps what is already there, so the last one added is the outermost.
     app.add_middleware(
         AccessMiddleware,
-        authenticator=authenticator or RejectAllAuthenticator(),
+        authenticator=authenticator,
         limiter=RateLimiter(rate_limit_rules, settings.rate_limit_storage_uri)
         if settings.rate_limit_enabled
         else None,

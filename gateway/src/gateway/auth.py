@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from microblog_common.internal_auth import Identity
 
-__all__ = ["Authenticator", "Identity", "RejectAllAuthenticator", "extract_token"]
+__all__ = ["Authenticator", "Identity", "extract_token"]
 
 QUERY_TOKEN_PARAM = "access_token"  # noqa: S105 (a parameter name, not a secret)
 
@@ -21,14 +21,6 @@ class Authenticator(Protocol):
     async def authenticate(self, token: str) -> Identity | None:
         """The verified identity behind `token`, or None when the token is not valid."""
         ...
-
-
-class RejectAllAuthenticator:
-    """Until token verification is plugged in, no token is valid: requests that carry one get 401,
-    requests without one go through anonymously."""
-
-    async def authenticate(self, token: str) -> Identity | None:
-        return None
 
 
 def extract_token(headers: dict[str, str], query_string: str, *, websocket: bool = False) -> str | None:

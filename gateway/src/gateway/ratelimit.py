@@ -52,11 +52,23 @@ class RateLimitRule:
         return self._pattern is None or self._pattern.fullmatch(path) is not None
 
 
-def default_rules(default_rate: str, health_rate: str) -> list[RateLimitRule]:
-    """Mastodon's defaults: 300 requests per 5 minutes per account, or per IP without one.
-    Per-endpoint rules (e.g. `RateLimitRule("oauth_token", "25/5 minutes", key="ip",
-    methods=frozenset({"POST"}), path="/oauth/token")`) go before the catch-all."""
+def default_rules(
+    default_rate: str, health_rate: str, sign_in_rate: str | None = None, registration_rate: str | None = None
+) -> list[RateLimitRule]:
+    """Mastodon's defaults: 300 requests per 5 minutes per account, or per IP without one; and,
+    per IP, the abuse limits on signing in (password and code forms) and on registering."""
+    post = frozenset({"POST"})
+    abuse = []
+    if sign_in_rate:
+        abuse.append(
+            RateLimitRule("sign_in", sign_in_rate, key="ip", methods=post, path=r"/oauth/(token|authorize)")
+        )
+    if registration_rate:
+        abuse.append(
+            RateLimitRule("registration", registration_rate, key="ip", methods=post, path=r"/api/v1/accounts")
+        )
     return [
+        *abuse,
         RateLimitRule("health", health_rate, key="ip", path=r"/health/.*"),
         RateLimitRule("api", default_rate, key="identity", path=r"(?!/health/).*"),
     ]

@@ -56,6 +56,14 @@ class Settings(BaseServiceSettings):
     # Counters live in this process ("async+memory://"); a shared store such as
     # "async+redis://host:6379" makes the limits hold across replicas.
     rate_limit_storage_uri: str = "async+memory://"
+    # Abuse limits per client IP on the endpoints that take passwords or create accounts.
+    rate_limit_sign_in: str = "25/5 minutes"
+    rate_limit_registration: str = "5/30 minutes"
+
+    # Access tokens: JWTs the users service signs; verified here against its JWKS.
+    token_issuer: str = "microblog-users"  # noqa: S105 - a name, not a secret
+    token_audience: str = "microblog"  # noqa: S105 - a name, not a secret
+    token_revocation_poll_seconds: float = 2.0
 
     # The public origin, e.g. https://microblog.example. Without it, URLs in the instance
     # entity are built from the request's scheme and Host header.
@@ -82,7 +90,9 @@ class Settings(BaseServiceSettings):
         Upstream.parse("check", value)  # raises ValueError with a clear message
         return value.rstrip("/")
 
-    @field_validator("rate_limit_default", "rate_limit_health")
+    @field_validator(
+        "rate_limit_default", "rate_limit_health", "rate_limit_sign_in", "rate_limit_registration"
+    )
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         parse_many(value)

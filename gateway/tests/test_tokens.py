@@ -1,0 +1,168 @@
+"""Token verification against a real Ed25519 key set and revocation feed (served from memory):
+every forgery the accounts issue lists is refused, rotation and revocation work."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gateway.tokens import TokenVerifier
+
+ISSUER, AUDIENCE = "microblog-users", "microblog"
+
+
+class KeyServer:
+    """What the users service publishes: the JWKS and the revocation feed."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Ed25519PrivateKey] = {}
+        self.revocations: list[dict] = []
+        self.jwks_fetches = 0
+        self.add_key("k1")
+
+    def add_key(self, kid: str) -> None:
+        self.keys[kid] = Ed25519PrivateKey.generate()
+
+    def public_pem(self, kid: str) -> bytes:
+        return (
+            self.keys[kid]
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+
+    def jwks(self) -> dict:
+        keys = []
+        for kid, key in self.keys.items():
+            raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+            keys.append({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": keys}
+
+    def token(self, kid: str = "k1", **overrides) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "42",
+            "jti": uuid.uuid4().hex,
+            "scope": "read write",
+            "client_id": "app-1",
+            "iat": now,
+            "exp": now + 3600,
+        }
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, self.keys[kid], algorithm="EdDSA", headers={"kid": kid})
+
+    async def fetch(self, target: str) -> dict:
+        if target.startswith("/.well-known/jwks.json"):
+            self.jwks_fetches += 1
+            return self.jwks()
+        after = int(target.split("after=")[1].split("&")[0])
+        page = [r for r in self.revocations if r["cursor"] > after]
+        return {"revocations": page, "next_cursor": page[-1]["cursor"] if page else after}
+
+    def revoke(self, token: str) -> None:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self.revocations.append(
+            {"cursor": len(self.revocations) + 1, "jti": claims["jti"], "expires_at": None}
+        )
+
+
+@pytest.fixture
+async def setup():
+    server = KeyServer()
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE, jwks_min_refresh_seconds=0)
+    await verifier.start()
+    yield server, verifier
+    await verifier.stop()
+
+
+async def test_a_valid_token_gives_the_identity(setup):
+    server, verifier = setup
+    identity = await verifier.authenticate(server.token())
+    assert identity.user_id == 42 and identity.scopes == {"read", "write"} and identity.app_id == "app-1"
+
+
+async def test_app_tokens_have_no_user(setup):
+    server, verifier = setup
+    identity = await verifier.authenticate(server.token(sub=None, scope="read"))
+    assert identity is not None and identity.user_id is None
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_forgeries_are_refused(setup):
+    server, verifier = setup
+    good = jwt.decode(server.token(), options={"verify_signature": False})
+    unsigned = f"{_b64({'alg': 'none', 'kid': 'k1', 'typ': 'JWT'})}.{_b64(good)}."
+    assert await verifier.authenticate(unsigned) is None
+    # HMAC "signed" with the public key, the classic algorithm-confusion attack.
+    hmac_header = _b64({"alg": "HS256", "kid": "k1", "typ": "JWT"})
+    signing_input = f"{hmac_header}.{_b64(good)}".encode()
+    mac = hmac.new(server.public_pem("k1"), signing_input, hashlib.sha256).digest()
+    confused = f"{signing_input.decode()}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+    assert await verifier.authenticate(confused) is None
+    assert await verifier.authenticate(server.token(iss="someone-else")) is None
+    assert await verifier.authenticate(server.token(aud="other-audience")) is None
+    assert (
+        await verifier.authenticate(server.token(exp=int(time.time()) - 3600, iat=int(time.time()) - 7200))
+        is None
+    )
+    assert await verifier.authenticate(server.token(jti=None)) is None
+    stranger = Ed25519PrivateKey.generate()
+    assert (
+        await verifier.authenticate(jwt.encode(good, stranger, algorithm="EdDSA", headers={"kid": "k9"}))
+        is None
+    )
+    assert (
+        await verifier.authenticate(jwt.encode(good, stranger, algorithm="EdDSA", headers={"kid": "k1"}))
+        is None
+    )
+    assert await verifier.authenticate("not-a-jwt") is None
+
+
+async def test_rotation_keeps_old_tokens_and_accepts_new_ones(setup):
+    server, verifier = setup
+    old = server.token("k1")
+    server.add_key("k2")
+    new = server.token("k2")
+    assert (await verifier.authenticate(new)).user_id == 42  # unknown kid -> keys fetched again
+    assert (await verifier.authenticate(old)).user_id == 42
+
+
+async def test_unknown_key_ids_do_not_hammer_the_key_server():
+    server = KeyServer()
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE, jwks_min_refresh_seconds=60)
+    await verifier.start()
+    stranger = Ed25519PrivateKey.generate()
+    for n in range(20):
+        token = jwt.encode({"sub": "1"}, stranger, algorithm="EdDSA", headers={"kid": f"made-up-{n}"})
+        assert await verifier.authenticate(token) is None
+    assert server.jwks_fetches == 1
+    await verifier.stop()
+
+
+async def test_revoked_tokens_stop_working_within_the_poll_interval():
+    server = KeyServer()
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE, revocation_poll_seconds=0.1)
+    await verifier.start()
+    token, other = server.token(), server.token()
+    assert await verifier.authenticate(token) is not None
+    server.revoke(token)
+    deadline = time.monotonic() + 5
+    while await verifier.authenticate(token) is not None:
+        assert time.monotonic() < deadline, "revocation not seen within 5 s"
+        await asyncio.sleep(0.05)
+    assert await verifier.authenticate(other) is not None
+    await verifier.stop()
