@@ -30,6 +30,7 @@ ROUTED = [
     ("GET", "/.well-known/oauth-authorization-server", "users"),
     ("POST", "/api/v1/auth/password_reset", "users"),
     ("POST", "/api/v1/auth/password_reset/confirm", "users"),
+    ("GET", "/avatars/123.svg", "users"),
     ("POST", "/api/v1/statuses", "posts"),
     ("GET", "/api/v1/statuses/123", "posts"),
     ("PUT", "/api/v1/statuses/123", "posts"),
@@ -56,7 +57,15 @@ def test_route_table(method, path, service):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/api/v1/unknown"), ("POST", "/api/v2/search"), ("GET", "/api/v1/accountsx"), ("GET", "/admin")],
+    [
+        ("GET", "/api/v1/unknown"),
+        ("POST", "/api/v2/search"),
+        ("GET", "/api/v1/accountsx"),
+        ("GET", "/admin"),
+        # Service-to-service endpoints (e.g. the token revocation feed) are never public.
+        ("GET", "/internal/token-revocations"),
+        ("POST", "/avatars/1.svg"),
+    ],
 )
 def test_paths_outside_the_table_resolve_to_nothing(method, path):
     assert resolve(method, path) is None

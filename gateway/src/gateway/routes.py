@@ -48,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
     route("users", prefix("/oauth")),
     route("users", exact("/.well-known/oauth-authorization-server"), {"GET"}),
     route("users", prefix("/api/v1/auth")),
+    route("users", prefix("/avatars"), {"GET"}),
     route("posts", prefix("/api/v1/statuses")),
     route("posts", prefix("/api/v1/timelines")),
     route("posts", prefix("/api/v1/scheduled_statuses")),

@@ -153,8 +153,37 @@ def require_user(*scopes: str):
         identity = identity_from_request(request)
         if identity is None or identity.user_id is None:
             raise Unauthorized("The access token is invalid")
-        if scopes and not any(identity.has_scope(s) for s in scopes):
-            raise Forbidden("This action is outside the authorized scopes")
+        _check_scopes(identity, scopes)
+        return identity
+
+    return dependency
+
+
+def _check_scopes(identity: Identity, scopes: tuple[str, ...]) -> None:
+    if scopes and not any(identity.has_scope(s) for s in scopes):
+        raise Forbidden("This action is outside the authorized scopes")
+
+
+def require_token(*scopes: str):
+    """Any valid token, user or app-only, holding one of `scopes`."""
+
+    def dependency(request: Request) -> Identity:
+        identity = identity_from_request(request)
+        if identity is None:
+            raise Unauthorized("The access token is invalid")
+        _check_scopes(identity, scopes)
+        return identity
+
+    return dependency
+
+
+def optional_token(*scopes: str):
+    """Mastodon's `authorize_if_got_token!`: anonymous is fine, a token must hold one of `scopes`."""
+
+    def dependency(request: Request) -> Identity | None:
+        identity = identity_from_request(request)
+        if identity is not None:
+            _check_scopes(identity, scopes)
         return identity
 
     return dependency

@@ -1,1 +1,2 @@
-"""Microblog users service: accounts, passwords, oauth apps and tokens, profiles, the follow graph, password reset."""
+"""Microblog users service: accounts, passwords, OAuth apps and tokens, profiles, the follow graph,
+password reset."""

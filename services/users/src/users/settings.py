@@ -1,7 +1,40 @@
 """Settings of the users service, read from environment variables."""
 
+from pydantic import SecretStr, field_validator
+
 from microblog_common.settings import ServiceSettings
+
+TEN_YEARS = 10 * 365 * 24 * 3600
 
 
 class Settings(ServiceSettings):
     service_name: str = "users"
+    # The public origin clients use (the gateway's). Account URLs, avatar URLs, Link headers, the
+    # OAuth metadata and the password-reset link are built from it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    token_issuer: str = "microblog-users"  # noqa: S105
+    token_audience: str = "microblog"  # noqa: S105
+    # Mastodon apps never refresh, so access tokens live long; revocation is what ends them.
+    access_token_lifetime_seconds: int = TEN_YEARS
+    refresh_token_lifetime_seconds: int = TEN_YEARS
+    authorization_code_lifetime_seconds: int = 600
+    # An Ed25519 private key (PKCS#8 PEM). Unset: keys are generated and kept in the database.
+    token_signing_key: SecretStr | None = None
+    # How long a replica keeps using the signing key it loaded before looking for a newer one.
+    signing_key_cache_seconds: float = 30.0
+
+    password_reset_lifetime_seconds: int = 1800
+    # The web UI page the reset email links to (on `public_url`).
+    password_reset_path: str = "/auth/reset"  # noqa: S105
+
+    # Argon2id cost (argon2-cffi's defaults, RFC 9106's low-memory profile). Hashes made with other
+    # parameters are upgraded at the next successful sign-in.
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")

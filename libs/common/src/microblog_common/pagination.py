@@ -1,0 +1,48 @@
+"""Mastodon's cursor pagination: `max_id` / `since_id` / `min_id` / `limit` in, a `Link` header with
+`rel="next"` (older: `max_id`) and `rel="prev"` (newer: `min_id`) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from fastapi import Query
+
+from microblog_common.ids import parse_id
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class Page:
+    max_id: int | None
+    since_id: int | None
+    min_id: int | None
+    limit: int
+
+
+def page_params(
+    max_id: str | None = Query(None),
+    since_id: str | None = Query(None),
+    min_id: str | None = Query(None),
+    limit: str | None = Query(None),
+) -> Page:
+    try:
+        wanted = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
+    except ValueError:
+        wanted = DEFAULT_LIMIT
+    return Page(parse_id(max_id), parse_id(since_id), parse_id(min_id), max(1, min(wanted, MAX_LIMIT)))
+
+
+def link_header(url: str, page: Page, cursors: list[int]) -> str | None:
+    """`cursors` are the page's items' cursors, newest first. `next` only when the page is full
+    (there may be older items), `prev` whenever the page is not empty, as Mastodon does."""
+    if not cursors:
+        return None
+    extra = {"limit": str(page.limit)} if page.limit != DEFAULT_LIMIT else {}
+    links = []
+    if len(cursors) >= page.limit:
+        links.append(f'<{url}?{urlencode({**extra, "max_id": str(cursors[-1])})}>; rel="next"')
+    links.append(f'<{url}?{urlencode({**extra, "min_id": str(cursors[0])})}>; rel="prev"')
+    return ", ".join(links)

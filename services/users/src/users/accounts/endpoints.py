@@ -1,0 +1,107 @@
+"""POST /api/v1/accounts, GET /api/v1/accounts/verify_credentials, PATCH
+/api/v1/accounts/update_credentials, GET /api/v1/accounts/lookup, GET /api/v1/accounts/:id, and the
+default images at /avatars/*."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+
+from microblog_common.db import SessionDep
+from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.ids import parse_id
+from microblog_common.internal_auth import Identity, optional_token, require_token, require_user
+from microblog_common.params import body
+from users.accounts import service
+from users.accounts.avatars import HEADER_SVG, avatar_svg
+from users.accounts.schemas import (
+    AccountEntity,
+    CredentialAccountEntity,
+    RegistrationForm,
+    UpdateCredentialsForm,
+)
+from users.oauth import service as oauth
+from users.runtime import RuntimeDep
+from users.tokens import service as tokens
+from users.urls import Urls
+
+router = APIRouter(tags=["accounts"])
+images = APIRouter(tags=["accounts"])
+
+AccountReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
+
+
+@router.post("/api/v1/accounts")
+def register(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_token("write", "write:accounts"))],
+    form: Annotated[RegistrationForm, body(RegistrationForm)],
+) -> JSONResponse:
+    """Needs an app token (client_credentials), as on Mastodon; answers with the new user's Token."""
+    app = oauth.application_for_client_id(session, identity.app_id)
+    if app is None:
+        raise Unauthorized("The access token is invalid")
+    new = service.check_registration(session, form)
+    account = service.register(session, runtime, new)
+    issued = tokens.issue(
+        session, runtime, application_id=app.id, client_id=app.client_id, account_id=account.id,
+        scopes=app.scopes, with_refresh=True,
+    )  # fmt: skip
+    return JSONResponse(issued.response(), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/v1/accounts/verify_credentials", response_model=CredentialAccountEntity)
+def verify_credentials(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("profile", "read", "read:accounts"))],
+) -> CredentialAccountEntity:
+    account = service.get_account(session, identity.user_id)
+    return CredentialAccountEntity.of(account, Urls(runtime.settings.public_url))
+
+
+@router.patch("/api/v1/accounts/update_credentials", response_model=CredentialAccountEntity)
+def update_credentials(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+    form: Annotated[UpdateCredentialsForm, body(UpdateCredentialsForm)],
+) -> CredentialAccountEntity:
+    # Only ever the caller's own account: no parameter names another one.
+    account = service.get_account(session, identity.user_id)
+    account = service.update_credentials(session, runtime, account, form)
+    return CredentialAccountEntity.of(account, Urls(runtime.settings.public_url))
+
+
+@router.get("/api/v1/accounts/lookup", response_model=AccountEntity)
+def lookup(
+    session: SessionDep, runtime: RuntimeDep, _: AccountReader, acct: str = Query("")
+) -> AccountEntity:
+    urls = Urls(runtime.settings.public_url)
+    return AccountEntity.of(service.lookup(session, urls, acct), urls)
+
+
+@router.get("/api/v1/accounts/{account_id}", response_model=AccountEntity)
+def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
+    account = service.get_account(session, parse_id(account_id))
+    return AccountEntity.of(account, Urls(runtime.settings.public_url))
+
+
+IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}
+
+
+@images.get("/avatars/header.svg")
+def default_header() -> Response:
+    return Response(HEADER_SVG, media_type="image/svg+xml", headers=IMAGE_CACHE)
+
+
+@images.get("/avatars/{name}.svg")
+def default_avatar(name: str) -> Response:
+    """Drawn from the id alone (no database read): the same picture every time."""
+    account_id = parse_id(name)
+    if account_id is None:
+        raise NotFound()
+    return Response(avatar_svg(account_id), media_type="image/svg+xml", headers=IMAGE_CACHE)

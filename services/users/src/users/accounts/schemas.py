@@ -1,0 +1,198 @@
+"""The Account and CredentialAccount entities (every field Mastodon 4.3 serves), and the forms."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from users.accounts.rendering import field_value_html
+from users.models import Account
+from users.urls import Urls
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip() == "" else value
+
+
+# Form values arrive as strings; Rails treats an empty one as "not given".
+FormBool = Annotated[bool | None, BeforeValidator(_blank_to_none)]
+
+MAX_FIELDS = 4
+LANGUAGE_CODE = r"^[a-z]{2,3}$"
+
+
+class ProfileField(BaseModel):
+    name: str
+    value: str
+    verified_at: datetime | None = None
+
+
+class Role(BaseModel):
+    id: str = "-99"
+    name: str = ""
+    permissions: str = "65536"
+    color: str = ""
+    highlighted: bool = False
+
+
+class AccountEntity(BaseModel):
+    id: str
+    username: str
+    acct: str
+    display_name: str
+    locked: bool
+    bot: bool
+    discoverable: bool | None
+    indexable: bool
+    group: bool = False
+    created_at: datetime
+    note: str
+    url: str
+    uri: str
+    avatar: str
+    avatar_static: str
+    header: str
+    header_static: str
+    followers_count: int
+    following_count: int
+    statuses_count: int
+    last_status_at: date | None
+    hide_collections: bool
+    noindex: bool = False
+    emojis: list[Any] = []
+    roles: list[Any] = []
+    fields: list[ProfileField]
+    moved: None = None
+    memorial: bool = False
+    suspended: bool = False
+    limited: bool = False
+
+    @classmethod
+    def of(cls, account: Account, urls: Urls) -> AccountEntity:
+        return cls(**account_values(account, urls))
+
+
+class Source(BaseModel):
+    note: str
+    fields: list[ProfileField]
+    privacy: str
+    sensitive: bool
+    language: str
+    follow_requests_count: int = 0
+    hide_collections: bool
+    discoverable: bool | None
+    indexable: bool
+    attribution_domains: list[str] = []
+
+
+class CredentialAccountEntity(AccountEntity):
+    source: Source
+    role: Role = Role()
+
+    @classmethod
+    def of(cls, account: Account, urls: Urls) -> CredentialAccountEntity:
+        source = Source(
+            note=account.note,
+            fields=[ProfileField(name=f["name"], value=f["value"]) for f in account.fields],
+            privacy=account.default_privacy,
+            sensitive=account.default_sensitive,
+            language=account.default_language,
+            hide_collections=account.hide_collections,
+            discoverable=account.discoverable,
+            indexable=account.indexable,
+        )
+        return cls(**account_values(account, urls), source=source)
+
+
+def account_values(account: Account, urls: Urls) -> dict[str, Any]:
+    avatar = urls.avatar(account.id)
+    header = urls.header()
+    return {
+        "id": str(account.id),
+        "username": account.username,
+        "acct": account.username,
+        "display_name": account.display_name,
+        "locked": account.locked,
+        "bot": account.bot,
+        "discoverable": account.discoverable,
+        "indexable": account.indexable,
+        # Mastodon rounds the creation time down to the day (less to learn about a person).
+        "created_at": account.created_at.replace(hour=0, minute=0, second=0, microsecond=0),
+        "note": account.note_html,
+        "url": urls.profile(account.username),
+        "uri": urls.actor(account.username),
+        "avatar": avatar,
+        "avatar_static": avatar,
+        "header": header,
+        "header_static": header,
+        "followers_count": account.followers_count,
+        "following_count": account.following_count,
+        "statuses_count": account.statuses_count,
+        "last_status_at": account.last_status_at.date() if account.last_status_at else None,
+        "hide_collections": account.hide_collections,
+        "fields": [ProfileField(name=f["name"], value=field_value_html(f["value"])) for f in account.fields],
+    }
+
+
+# -- forms ---------------------------------------------------------------------------------
+
+
+class RegistrationForm(BaseModel):
+    """Checked by the service, which reports every problem at once in Mastodon's format."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    username: str = ""
+    email: str = ""
+    password: str = ""
+    agreement: str | bool = False
+    locale: str = ""
+    reason: str | None = None
+
+
+class FieldForm(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    name: str = Field("", max_length=255)
+    value: str = Field("", max_length=255)
+
+
+class SourceForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    privacy: Annotated[Literal["public", "unlisted", "private"] | None, BeforeValidator(_blank_to_none)] = (
+        None
+    )
+    sensitive: FormBool = None
+    language: Annotated[str | None, Field(pattern=r"^([a-z]{2,3})?$")] = None
+
+
+class UpdateCredentialsForm(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    display_name: str | None = Field(None, max_length=30)
+    note: str | None = Field(None, max_length=500)
+    locked: FormBool = None
+    bot: FormBool = None
+    discoverable: FormBool = None
+    indexable: FormBool = None
+    hide_collections: FormBool = None
+    fields_attributes: list[FieldForm] | None = None
+    source: SourceForm | None = None
+
+    @field_validator("fields_attributes", mode="before")
+    @classmethod
+    def _indexed_hash_to_list(cls, value: Any) -> Any:
+        """Forms send `fields_attributes[0][name]=...` (a hash keyed by index); JSON sends a list.
+        `fields_attributes[]=` (one blank) clears the fields."""
+        if isinstance(value, dict):
+            value = [
+                v for _, v in sorted(value.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else 0)
+            ]
+        if isinstance(value, list):
+            value = [v for v in value if isinstance(v, dict)]
+            if len(value) > MAX_FIELDS:
+                raise ValueError(f"at most {MAX_FIELDS} profile fields")
+        return value

@@ -1,0 +1,96 @@
+"""Every query on the follow graph. Lists are one query per page (the follow row's id is the
+cursor); counts are kept on the account rows and changed in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from microblog_common.pagination import Page
+from users.models import Account, Follow
+
+
+def get(session: Session, account_id: int, target_account_id: int) -> Follow | None:
+    stmt = select(Follow).where(
+        Follow.account_id == account_id, Follow.target_account_id == target_account_id
+    )
+    return session.scalars(stmt).first()
+
+
+def insert_if_absent(session: Session, follow: Follow) -> bool:
+    """True when this call created the follow (concurrent follows of the same pair: one wins)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(Follow)
+        .values(
+            id=follow.id,
+            account_id=follow.account_id,
+            target_account_id=follow.target_account_id,
+            show_reblogs=follow.show_reblogs,
+            notify=follow.notify,
+            languages=follow.languages,
+            created_at=follow.created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "target_account_id"])
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def delete_pair(session: Session, account_id: int, target_account_id: int) -> bool:
+    stmt = delete(Follow).where(
+        Follow.account_id == account_id, Follow.target_account_id == target_account_id
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def change_counts(session: Session, follower_id: int, followee_id: int, delta: int) -> None:
+    """In SQL, so concurrent follows of one account never lose an increment."""
+    session.execute(
+        update(Account)
+        .where(Account.id == follower_id)
+        .values(following_count=Account.following_count + delta)
+    )
+    session.execute(
+        update(Account)
+        .where(Account.id == followee_id)
+        .values(followers_count=Account.followers_count + delta)
+    )
+
+
+def _page(session: Session, join_on, where, page: Page) -> list[tuple[int, Account]]:
+    stmt = select(Follow.id, Account).join(Account, join_on).where(where)
+    if page.max_id is not None:
+        stmt = stmt.where(Follow.id < page.max_id)
+    if page.since_id is not None:
+        stmt = stmt.where(Follow.id > page.since_id)
+    if page.min_id is not None:
+        # The page just after min_id (oldest first), returned newest first like every page.
+        stmt = stmt.where(Follow.id > page.min_id).order_by(Follow.id.asc()).limit(page.limit)
+        return [(row[0], row[1]) for row in reversed(session.execute(stmt).all())]
+    stmt = stmt.order_by(Follow.id.desc()).limit(page.limit)
+    return [(row[0], row[1]) for row in session.execute(stmt).all()]
+
+
+def followers_page(session: Session, account_id: int, page: Page) -> list[tuple[int, Account]]:
+    return _page(session, Account.id == Follow.account_id, Follow.target_account_id == account_id, page)
+
+
+def following_page(session: Session, account_id: int, page: Page) -> list[tuple[int, Account]]:
+    return _page(session, Account.id == Follow.target_account_id, Follow.account_id == account_id, page)
+
+
+def between(session: Session, account_id: int, others: Sequence[int]) -> Sequence[Follow]:
+    """Follows in either direction between `account_id` and each of `others`."""
+    if not others:
+        return []
+    stmt = select(Follow).where(
+        or_(
+            and_(Follow.account_id == account_id, Follow.target_account_id.in_(others)),
+            and_(Follow.target_account_id == account_id, Follow.account_id.in_(others)),
+        )
+    )
+    return session.scalars(stmt).all()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from users.accounts.schemas import FormBool
+
+
+class RelationshipEntity(BaseModel):
+    """Mastodon's Relationship. Blocks, mutes, endorsements and notes don't exist here (yet):
+    always false / empty."""
+
+    id: str
+    following: bool = False
+    showing_reblogs: bool = False
+    notifying: bool = False
+    languages: list[str] | None = None
+    followed_by: bool = False
+    blocking: bool = False
+    blocked_by: bool = False
+    muting: bool = False
+    muting_notifications: bool = False
+    requested: bool = False
+    requested_by: bool = False
+    domain_blocking: bool = False
+    endorsed: bool = False
+    note: str = ""
+
+
+class FollowForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reblogs: FormBool = None
+    notify: FormBool = None
+    languages: list[str] | None = None
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value] if value else []
+        return value

@@ -1,0 +1,245 @@
+"""Apps and OAuth 2: POST /api/v1/apps, GET /api/v1/apps/verify_credentials, the sign-in and
+consent pages at /oauth/authorize, POST /oauth/token, POST /oauth/revoke, GET /oauth/userinfo,
+DELETE /oauth/authorized_applications/:id and the RFC 8414 metadata."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from microblog_common.db import SessionDep
+from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.ids import parse_id
+from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
+from microblog_common.params import body, request_params, validated
+from users import scopes as scope_rules
+from users.accounts import service as accounts
+from users.oauth import pages, service
+from users.oauth.schemas import (
+    OOB,
+    AppForm,
+    ApplicationEntity,
+    AuthorizeForm,
+    CredentialApplicationEntity,
+    OAuthError,
+    RevokeForm,
+    TokenForm,
+)
+from users.runtime import RuntimeDep
+from users.urls import Urls
+
+router = APIRouter(tags=["oauth"])
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# -- apps ----------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/apps", response_model=CredentialApplicationEntity)
+def create_app(session: SessionDep, form: Annotated[AppForm, body(AppForm)]) -> CredentialApplicationEntity:
+    app, secret = service.create_application(session, form)
+    return CredentialApplicationEntity(
+        **ApplicationEntity.of(app).model_dump(), client_id=app.client_id, client_secret=secret
+    )
+
+
+@router.get("/api/v1/apps/verify_credentials", response_model=ApplicationEntity)
+def verify_app_credentials(
+    session: SessionDep, identity: Annotated[Identity, Depends(require_token())]
+) -> ApplicationEntity:
+    app = service.application_for_client_id(session, identity.app_id)
+    if app is None:
+        raise Unauthorized("The access token is invalid")
+    return ApplicationEntity.of(app)
+
+
+# -- the authorization endpoint (HTML) -----------------------------------------------------
+
+
+def _redirect_with(uri: str, params: dict[str, str | None]) -> RedirectResponse:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return RedirectResponse(f"{uri}{'&' if '?' in uri else '?'}{query}", status_code=302, headers=NO_STORE)
+
+
+def _authorize_error(runtime, request: Request, exc: service.AuthorizeError) -> Response:
+    if exc.redirect_uri:
+        return _redirect_with(
+            exc.redirect_uri, {"error": exc.error, "error_description": exc.description, "state": exc.state}
+        )
+    return pages.render(
+        runtime, request, "error.html", {"error": exc.error, "description": exc.description}, 400
+    )
+
+
+def _consent_page(
+    runtime, request: Request, auth: service.AuthorizationRequest, form: AuthorizeForm, *, error: str = "",
+    username: str = "", status_code: int = 200,
+) -> Response:  # fmt: skip
+    hidden = [
+        ("client_id", form.client_id),
+        ("redirect_uri", auth.redirect_uri),
+        ("response_type", "code"),
+        ("scope", auth.scopes),
+        ("state", form.state),
+        ("code_challenge", form.code_challenge),
+        ("code_challenge_method", form.code_challenge_method),
+    ]
+    context = {
+        "app_name": auth.app.name,
+        "app_website": auth.app.website,
+        "scopes": pages.describe_scopes(auth.scopes),
+        "hidden": [(k, v) for k, v in hidden if v],
+        "error": error,
+        "username": username,
+    }
+    return pages.render(runtime, request, "authorize.html", context, status_code)
+
+
+@router.get("/oauth/authorize")
+def authorize_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
+    form = validated(AuthorizeForm, dict(request.query_params))
+    try:
+        auth = service.check_authorization_request(session, form)
+    except service.AuthorizeError as exc:
+        return _authorize_error(runtime, request, exc)
+    return _consent_page(runtime, request, auth, form)
+
+
+@router.post("/oauth/authorize")
+def authorize(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    params: Annotated[dict[str, Any], Depends(request_params)],
+) -> Response:
+    form = validated(AuthorizeForm, params)
+    try:
+        auth = service.check_authorization_request(session, form)
+    except service.AuthorizeError as exc:
+        return _authorize_error(runtime, request, exc)
+    if not pages.csrf_valid(runtime, request, params.get(pages.CSRF_FIELD)):
+        return _consent_page(
+            runtime, request, auth, form, error="The form expired. Please sign in again.", status_code=403
+        )
+    deny = {
+        "error": "access_denied",
+        "error_description": "The resource owner denied the request.",
+        "state": auth.state,
+    }
+    if params.get("decision") == "deny":
+        if auth.redirect_uri == OOB:
+            return pages.render(runtime, request, "error.html", deny, 403)
+        return _redirect_with(auth.redirect_uri, deny)
+    username = str(params.get("username") or "")
+    account = accounts.authenticate(session, runtime, username, str(params.get("password") or ""))
+    if account is None:
+        service.log.info("sign_in_failed", client_ip=client_ip(request), grant="authorization_code")
+        return _consent_page(
+            runtime, request, auth, form, error="Invalid email address (or username) or password.",
+            username=username, status_code=401,
+        )  # fmt: skip
+    code = service.create_authorization_code(session, runtime, auth, account)
+    service.log.info(
+        "authorization_granted",
+        account_id=account.id,
+        application_id=auth.app.id,
+        client_ip=client_ip(request),
+    )
+    if auth.redirect_uri == OOB:
+        return RedirectResponse(
+            f"/oauth/authorize/native?{urlencode({'code': code})}", status_code=303, headers=NO_STORE
+        )
+    return _redirect_with(auth.redirect_uri, {"code": code, "state": auth.state})
+
+
+@router.get("/oauth/authorize/native")
+def show_code(request: Request, runtime: RuntimeDep, code: str = "") -> Response:
+    """Where the out-of-band flow (`urn:ietf:wg:oauth:2.0:oob`) shows the code to copy."""
+    return pages.render(runtime, request, "code.html", {"code": code})
+
+
+# -- token, revoke, userinfo ---------------------------------------------------------------
+
+
+@router.post("/oauth/token")
+def token(
+    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[TokenForm, body(TokenForm)]
+) -> Response:
+    try:
+        issued = service.token(
+            session, runtime, form, request.headers.get("authorization"), client_ip(request)
+        )
+    except OAuthError as exc:
+        if exc.keep_changes:
+            return exc.response()  # returning (not raising) lets the unit of work commit
+        raise
+    return JSONResponse(issued.response(), headers=NO_STORE)
+
+
+@router.post("/oauth/revoke")
+def revoke(
+    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[RevokeForm, body(RevokeForm)]
+) -> Response:
+    credentials = service.client_credentials(
+        request.headers.get("authorization"), form.client_id, form.client_secret
+    )
+    app = service.authenticate_client(session, credentials)
+    if not form.token:
+        raise OAuthError("invalid_request", "The token parameter is missing.")
+    service.revoke(session, runtime, app, form.token)
+    return JSONResponse({}, headers=NO_STORE)
+
+
+@router.get("/oauth/userinfo")
+def userinfo(
+    session: SessionDep, runtime: RuntimeDep, identity: Annotated[Identity, Depends(require_user("profile"))]
+) -> dict:
+    account = accounts.get_account(session, identity.user_id)
+    urls = Urls(runtime.settings.public_url)
+    return {
+        "iss": urls("/"),
+        "sub": urls.actor(account.username),
+        "name": account.display_name,
+        "preferred_username": account.username,
+        "profile": urls.profile(account.username),
+        "picture": urls.avatar(account.id),
+    }
+
+
+@router.delete("/oauth/authorized_applications/{application_id}")
+def revoke_authorization(
+    application_id: str,
+    session: SessionDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+) -> dict:
+    """Withdraw an app's access to your account: every token it holds for you stops working."""
+    app_id = parse_id(application_id)
+    if app_id is None or service.repository.get_application(session, app_id) is None:
+        raise NotFound()
+    assert identity.user_id is not None
+    service.revoke_authorization(session, identity.user_id, app_id)
+    return {}
+
+
+@router.get("/.well-known/oauth-authorization-server")
+def metadata(runtime: RuntimeDep) -> JSONResponse:
+    urls = Urls(runtime.settings.public_url)
+    body_ = {
+        "issuer": urls("/"),
+        "service_documentation": "https://docs.joinmastodon.org/",
+        "authorization_endpoint": urls("/oauth/authorize"),
+        "token_endpoint": urls("/oauth/token"),
+        "app_registration_endpoint": urls("/api/v1/apps"),
+        "revocation_endpoint": urls("/oauth/revoke"),
+        "userinfo_endpoint": urls("/oauth/userinfo"),
+        "scopes_supported": list(scope_rules.SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": list(service.PKCE_METHODS),
+        "grant_types_supported": ["authorization_code", "password", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    }
+    return JSONResponse(body_, headers={"Cache-Control": "public, max-age=300"})

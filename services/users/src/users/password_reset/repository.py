@@ -1,0 +1,30 @@
+"""Every query on password-reset tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from users.models import PasswordResetToken
+
+
+def add(session: Session, row: PasswordResetToken) -> None:
+    session.add(row)
+    session.flush()
+
+
+def by_hash(session: Session, token_hash: str) -> PasswordResetToken | None:
+    # FOR UPDATE: a token is used once, even by concurrent requests.
+    stmt = select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash).with_for_update()
+    return session.scalars(stmt).first()
+
+
+def use_all(session: Session, account_id: int, at: datetime) -> None:
+    """Spend every outstanding token of the account (a newer one, or the password changed)."""
+    session.execute(
+        update(PasswordResetToken)
+        .where(PasswordResetToken.account_id == account_id, PasswordResetToken.used_at.is_(None))
+        .values(used_at=at)
+    )

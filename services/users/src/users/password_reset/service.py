@@ -1,0 +1,83 @@
+"""Password reset by email (an extension of the Mastodon API): a request publishes
+`user.password_reset_requested` with a single-use token (only its hash is stored) that expires;
+confirming sets the password and revokes every token of the account."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+import structlog
+from sqlalchemy.orm import Session
+
+from microblog_common.errors import Unprocessable
+from microblog_common.ids import new_id
+from users import events
+from users.accounts import repository as accounts_repository
+from users.accounts import service as accounts
+from users.models import PasswordResetToken
+from users.password_reset import repository
+from users.runtime import Runtime
+from users.tokens import service as tokens
+from users.tokens.service import digest
+from users.urls import Urls
+
+log = structlog.get_logger(__name__)
+
+
+def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str | None) -> None:
+    """Does nothing visible for unknown addresses: the caller answers 202 either way."""
+    user = accounts_repository.user_by_email(session, email.strip())
+    if user is None:
+        log.info("password_reset_unknown_address", client_ip=client_ip)
+        return
+    account = accounts_repository.get(session, user.account_id)
+    assert account is not None
+    now = datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=runtime.settings.password_reset_lifetime_seconds)
+    repository.use_all(session, account.id, now)  # only the newest link works
+    repository.add(
+        session,
+        PasswordResetToken(
+            id=new_id(),
+            account_id=account.id,
+            token_hash=digest(token),
+            expires_at=expires_at,
+            created_at=now,
+        ),
+    )
+    urls = Urls(runtime.settings.public_url)
+    events.publish(
+        session,
+        events.PASSWORD_RESET_REQUESTED,
+        events.PasswordResetRequested(
+            user_id=str(account.id),
+            username=account.username,
+            email=user.email,
+            locale=user.locale,
+            token=token,
+            expires_at=expires_at,
+            reset_url=urls(runtime.settings.password_reset_path) + "?" + urlencode({"token": token}),
+        ),
+        subject=account.id,
+    )
+    log.info("password_reset_requested", account_id=account.id, client_ip=client_ip)
+
+
+def confirm_reset(
+    session: Session, runtime: Runtime, token: str, password: str, client_ip: str | None
+) -> None:
+    row = repository.by_hash(session, digest(token))
+    now = datetime.now(UTC)
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        log.info("password_reset_refused", client_ip=client_ip)
+        raise Unprocessable(
+            "This password reset link is invalid or has expired",
+            details=[{"field": "token", "error": "is invalid or has expired"}],
+        )
+    accounts.set_password(session, runtime, row.account_id, password)
+    repository.use_all(session, row.account_id, now)
+    revoked = tokens.revoke_account_tokens(session, row.account_id)
+    log.info("password_reset_done", account_id=row.account_id, revoked_tokens=revoked, client_ip=client_ip)

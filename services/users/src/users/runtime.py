@@ -1,0 +1,40 @@
+"""What the users service's code needs beside the database session: its settings, the password
+hasher, the signing keys and the HTML templates. Built in `create_app` (no I/O) and reached from
+routes through `RuntimeDep`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from users.passwords import Passwords
+from users.settings import Settings
+from users.tokens.keys import KeyRing
+
+TEMPLATES = Path(__file__).parent / "oauth" / "templates"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    passwords: Passwords
+    keys: KeyRing
+    templates: Environment
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        templates = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True), auto_reload=False
+        )
+        return cls(settings, Passwords(settings), KeyRing(settings), templates)
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class Revocation(BaseModel):
+    cursor: int
+    jti: str
+    expires_at: datetime
+
+
+class RevocationFeed(BaseModel):
+    revocations: list[Revocation]
+    # Pass it back as `after`; equal to `after` when nothing new was revoked.
+    next_cursor: int

@@ -1,0 +1,67 @@
+"""The contract of every event the service publishes: the payload that went out validates against
+its schema (users.events) and carries what ARCHITECTURE.md lists."""
+
+from __future__ import annotations
+
+from users.events import CONTRACTS
+
+# ARCHITECTURE.md, "Events": the data each event carries at least.
+REQUIRED = {
+    "user.registered": {"id", "username", "display_name", "note", "avatar", "created_at", "email", "locale"},
+    "user.updated": {"id", "username", "display_name", "note", "avatar", "created_at", "version"},
+    "user.followed": {"follower_id", "followee_id", "at"},
+    "user.unfollowed": {"follower_id", "followee_id", "at"},
+    "user.password_reset_requested": {"user_id", "email", "token", "expires_at"},
+}
+
+
+def check(event) -> None:
+    assert event.producer == "users" and event.subject
+    contract = CONTRACTS[event.type]
+    contract.model_validate(event.data)  # raises if the payload breaks its schema
+    assert REQUIRED[event.type] <= set(event.data), event.type
+
+
+def test_every_event_type_has_a_contract():
+    assert set(CONTRACTS) == set(REQUIRED)
+
+
+def test_user_registered_contract(users):
+    alice = users.register("alice")
+    (event,) = users.events("user.registered")
+    check(event)
+    assert event.subject == str(alice.id) and event.data["id"] == str(alice.id)
+    assert event.data["email"] == alice.email and event.data["version"] == 1
+    assert "password" not in str(event.data).lower()
+
+
+def test_user_updated_contract_versions_grow(users):
+    alice = users.register("alice")
+    for note in ("one", "two"):
+        users.as_(alice.token).patch("/api/v1/accounts/update_credentials", data={"note": note})
+    # No change, no event.
+    users.as_(alice.token).patch("/api/v1/accounts/update_credentials", data={"note": "two"})
+    events = users.events("user.updated", 2)
+    for event in events:
+        check(event)
+    assert [e.data["version"] for e in events] == [2, 3]
+    assert "email" not in events[0].data
+    assert len(users.events("user.updated", 3, timeout=0.5)) == 2
+
+
+def test_follow_events_contract(users):
+    alice, bob = users.register("alice"), users.register("bob")
+    users.as_(alice.token).post(f"/api/v1/accounts/{bob.id}/follow")
+    users.as_(alice.token).post(f"/api/v1/accounts/{bob.id}/unfollow")
+    for event_type in ("user.followed", "user.unfollowed"):
+        (event,) = users.events(event_type)
+        check(event)
+        assert event.data["follower_id"] == str(alice.id) and event.data["followee_id"] == str(bob.id)
+
+
+def test_password_reset_requested_contract(users):
+    alice = users.register("alice")
+    users.client.post("/api/v1/auth/password_reset", data={"email": alice.email})
+    (event,) = users.events("user.password_reset_requested")
+    check(event)
+    assert event.data["reset_url"].endswith(event.data["token"]) and event.data["username"] == "alice"

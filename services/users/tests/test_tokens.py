@@ -1,0 +1,145 @@
+"""Access tokens as JWTs, the JWKS, key rotation, the revocation feed (users.tokens)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import update
+
+from users.models import SigningKey
+from users.tokens import service as tokens
+from users.tokens.keys import private_pem, rotate_signing_key
+
+
+def test_claims_and_key_id_verify_with_the_jwks(users):
+    alice = users.register("alice")
+    header = jwt.get_unverified_header(alice.token)
+    assert header["alg"] == "EdDSA" and header["typ"] == "at+jwt"
+    jwks = users.jwks()["keys"]
+    assert [k["kid"] for k in jwks] == [header["kid"]]
+    assert jwks[0]["kty"] == "OKP" and jwks[0]["crv"] == "Ed25519" and "d" not in jwks[0]
+    claims = users.claims(alice.token)
+    assert claims["iss"] == "microblog-users" and claims["aud"] == "microblog"
+    assert claims["sub"] == str(alice.id) and claims["client_id"] == alice.app.client_id
+    assert claims["scope"] == "read write follow push" and claims["jti"].isdigit()
+    lifetime = claims["exp"] - claims["iat"]
+    assert lifetime == users.settings.access_token_lifetime_seconds
+    assert abs(claims["iat"] - time.time()) < 60
+
+
+def test_tokens_of_another_signer_or_claims_do_not_verify(users):
+    alice = users.register("alice")
+    claims = users.claims(alice.token)
+    header = jwt.get_unverified_header(alice.token)
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": header["kid"]}
+    )
+    try:
+        users.claims(forged)
+        raise AssertionError("a token signed by another key verified")
+    except jwt.InvalidSignatureError:
+        pass
+    for wrong in ({"audience": "other"}, {"issuer": "someone-else"}):
+        try:
+            users.claims(alice.token, **wrong)
+            raise AssertionError(f"verified with {wrong}")
+        except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
+            pass
+
+
+def test_rotation_keeps_old_tokens_valid(users):
+    alice = users.register("alice")
+    old_kid = jwt.get_unverified_header(alice.token)["kid"]
+    with users.app.state.db.unit_of_work() as session:
+        new_kid = rotate_signing_key(session)
+    users.app.state.runtime.keys.forget()  # what SIGNING_KEY_CACHE_SECONDS does on every replica
+    fresh = users.login(alice.app, "alice").json()["access_token"]
+    assert jwt.get_unverified_header(fresh)["kid"] == new_kid != old_kid
+    assert {k["kid"] for k in users.jwks()["keys"]} == {old_kid, new_kid}
+    # Both verify against the published keys: nobody was signed out.
+    assert users.claims(alice.token)["sub"] == users.claims(fresh)["sub"] == str(alice.id)
+    assert users.as_(alice.token).get("/api/v1/accounts/verify_credentials").status_code == 200
+
+
+def test_retired_keys_leave_the_jwks_after_their_tokens_expired(start_service):
+    with start_service(access_token_lifetime_seconds=1) as users:
+        first = {k["kid"] for k in users.jwks()["keys"]}
+        with users.app.state.db.unit_of_work() as session:
+            rotate_signing_key(session)
+        assert len(users.jwks()["keys"]) == 2
+        # Retired two days ago, its tokens (1 s lifetime) long expired, past the margin.
+        with users.app.state.db.unit_of_work() as session:
+            session.execute(
+                update(SigningKey)
+                .where(SigningKey.kid.in_(first))
+                .values(retired_at=datetime.now(UTC) - timedelta(days=2))
+            )
+        assert {k["kid"] for k in users.jwks()["keys"]}.isdisjoint(first)
+
+
+def test_configured_signing_key_is_used(start_service):
+    key = Ed25519PrivateKey.generate()
+    with start_service(token_signing_key=private_pem(key)) as users:
+        alice = users.register("alice")
+        # Verifies with the configured key's public half, nothing else needed.
+        claims = jwt.decode(alice.token, key.public_key(), algorithms=["EdDSA"], audience="microblog")
+        assert claims["sub"] == str(alice.id)
+
+
+def test_revocation_feed_pages_by_cursor(users):
+    alice = users.register("alice")
+    tokens = [users.login(alice.app, "alice").json()["access_token"] for _ in range(3)]
+    for token in tokens:
+        users.client.post(
+            "/oauth/revoke",
+            data={"client_id": alice.app.client_id, "client_secret": alice.app.client_secret, "token": token},
+        )
+    page1 = users.client.get("/internal/token-revocations?after=0&limit=2").json()
+    page2 = users.client.get(f"/internal/token-revocations?after={page1['next_cursor']}&limit=2").json()
+    page3 = users.client.get(f"/internal/token-revocations?after={page2['next_cursor']}&limit=2").json()
+    jtis = [r["jti"] for r in page1["revocations"] + page2["revocations"]]
+    assert jtis == [users.claims(t)["jti"] for t in tokens]
+    assert page3 == {"revocations": [], "next_cursor": page2["next_cursor"]}
+    expires = datetime.fromisoformat(page1["revocations"][0]["expires_at"])
+    assert expires.tzinfo is not None and expires > datetime.now(UTC) + timedelta(days=365 * 9)
+
+
+def test_revocation_feed_is_for_the_gateway_only(users):
+    alice = users.register("alice")
+    assert users.as_(alice.token).get("/internal/token-revocations").status_code == 403
+    # Unsigned (not through the gateway): refused like everything else.
+    assert users.raw.get("/internal/token-revocations").status_code == 403
+
+
+def test_decode_refuses_forged_and_foreign_tokens(users):
+    """The service's own verification (used by /oauth/revoke) pins EdDSA and checks iss/aud/exp."""
+    alice = users.register("alice")
+    runtime = users.app.state.runtime
+    claims = users.claims(alice.token)
+    kid = jwt.get_unverified_header(alice.token)["kid"]
+    public_x = users.jwks()["keys"][0]["x"].encode()
+    key = runtime.keys.active().private_key
+
+    def signed(**changes):
+        return jwt.encode({**claims, **changes}, key, algorithm="EdDSA", headers={"kid": kid})
+
+    unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": kid})
+    hmac_with_public_key = jwt.encode(claims, public_x, algorithm="HS256", headers={"kid": kid})
+    unknown_kid = jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "nope"})
+    with users.app.state.db.unit_of_work() as session:
+        assert tokens.decode(session, runtime, alice.token)["sub"] == str(alice.id)
+        for bad in (
+            unsigned,
+            hmac_with_public_key,
+            unknown_kid,
+            signed(iss="elsewhere"),
+            signed(aud="other"),
+            signed(exp=int(time.time()) - 10),
+            "not.a.jwt",
+        ):
+            assert tokens.decode(session, runtime, bad) is None
+        # Revocation still recognises an expired token of ours.
+        assert tokens.decode(session, runtime, signed(exp=int(time.time()) - 10), verify_exp=False)
