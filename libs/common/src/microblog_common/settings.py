@@ -64,6 +64,8 @@ class ServiceSettings(BaseServiceSettings):
     """Settings of a service that owns a database and takes part in events."""
 
     database_url: str
+    # The public origin clients use (the gateway's): URLs in JSON, Link headers, links in emails.
+    public_url: str = "http://127.0.0.1:8000"
     event_bus: Literal["rabbitmq", "memory"] = "rabbitmq"
     rabbitmq_url: str | None = None
     events_exchange: str = "microblog.events"
@@ -77,6 +79,11 @@ class ServiceSettings(BaseServiceSettings):
     consumer_prefetch: int = 32
     # Delays between attempts of a failing handler; after the last one the message is dead-lettered.
     consumer_retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -37,7 +37,7 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus):
+def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
@@ -45,6 +45,7 @@ def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus):
         environment="development",
         internal_secret=secret,
         log_json=False,
+        public_url=public_url,
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
@@ -70,13 +71,15 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     bus = MemoryBus()
     await bus.start()
     sockets = {name: socket_dir / f"{name}.sock" for name in SERVICES}
+    public_url = f"http://{host}:{port}"
     service_servers = {
         name: _QuietServer(
-            uvicorn.Config(_service_app(name, data_dir, secret, bus), uds=str(sockets[name]), log_config=None)
+            uvicorn.Config(
+                _service_app(name, data_dir, secret, bus, public_url), uds=str(sockets[name]), log_config=None
+            )
         )
         for name in SERVICES
     }
-    public_url = f"http://{host}:{port}"
     gateway = _QuietServer(
         uvicorn.Config(
             _gateway_app(sockets, secret, public_url),

@@ -1,6 +1,6 @@
 """Settings of the users service, read from environment variables."""
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 
 from microblog_common.settings import ServiceSettings
 
@@ -9,10 +9,6 @@ TEN_YEARS = 10 * 365 * 24 * 3600
 
 class Settings(ServiceSettings):
     service_name: str = "users"
-    # The public origin clients use (the gateway's). Account URLs, avatar URLs, Link headers, the
-    # OAuth metadata and the password-reset link are built from it.
-    public_url: str = "http://127.0.0.1:8000"
-
     token_issuer: str = "microblog-users"  # noqa: S105
     token_audience: str = "microblog"  # noqa: S105
     # Mastodon apps never refresh, so access tokens live long; revocation is what ends them.
@@ -33,8 +29,3 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
     argon2_parallelism: int = 4
-
-    @field_validator("public_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
