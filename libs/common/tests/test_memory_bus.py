@@ -59,3 +59,17 @@ async def test_permanent_errors_skip_the_retries():
     await bus.publish([_event(1)])
     assert calls == 1 and len(bus.dead_letters["search"]) == 1
     await bus.close()
+
+
+async def test_events_for_a_consumer_not_yet_subscribed_are_held_until_it_is():
+    bus = MemoryBus(topology={"search": ("post.published",)})
+    await bus.start()
+    await bus.publish([_event(1), _event(2, type="user.registered")])
+    seen: list[int] = []
+
+    async def handler(event: Event) -> None:
+        seen.append(event.data["n"])
+
+    await bus.subscribe(Subscription("search", ("post.published",), handler))
+    assert seen == [1]
+    await bus.close()

@@ -13,6 +13,11 @@ import structlog
 REDACTED_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
 
 
+def _drop_terminal_colours(_: object, __: str, event_dict: dict) -> dict:
+    event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    return event_dict
+
+
 def _redact(_: object, __: str, event_dict: dict) -> dict:
     for key in list(event_dict):
         if key.lower() in REDACTED_KEYS:
@@ -21,7 +26,9 @@ def _redact(_: object, __: str, event_dict: dict) -> dict:
 
 
 def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
-    """Idempotent: in the embedded mode several services share the process and call this."""
+    """Idempotent: in the embedded mode several services share the process and call this.
+    Libraries that log through the standard library (uvicorn, aio-pika, alembic) are rendered by
+    the same processors, so every line of a process is one JSON object."""
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -35,10 +42,29 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=sys.stdout, format="%(message)s")
-    # uvicorn's own access log duplicates ours (which carries the ids); keep its errors.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                *shared,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                _drop_terminal_colours,
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Our access log carries the request ids; uvicorn's would repeat it without them.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # uvicorn installs its own handlers; let its records reach ours instead.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    for noisy in ("alembic", "httpx", "aiormq", "aio_pika"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def current_ids() -> tuple[str | None, str | None]:

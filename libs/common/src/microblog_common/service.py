@@ -23,6 +23,7 @@ from microblog_common.events.bus import EventBus, RetryPolicy, Subscription
 from microblog_common.events.consumer import EventHandlers, InboxConsumer
 from microblog_common.events.outbox import OutboxRelay
 from microblog_common.events.tables import MessagingTables
+from microblog_common.events.topology import CONSUMED_EVENTS, consumed_by
 from microblog_common.health import health_router
 from microblog_common.internal_auth import InternalAuthMiddleware
 from microblog_common.logging import configure_logging
@@ -53,12 +54,15 @@ def build_bus(settings: ServiceSettings) -> EventBus:
     if settings.event_bus == "memory":
         from microblog_common.events.memory import MemoryBus
 
-        return MemoryBus()
+        return MemoryBus(topology=CONSUMED_EVENTS)
     from microblog_common.events.rabbitmq import RabbitBus
 
     assert settings.rabbitmq_url  # guaranteed by the settings validator
     return RabbitBus(
-        settings.rabbitmq_url, exchange=settings.events_exchange, connection_name=settings.service_name
+        settings.rabbitmq_url,
+        exchange=settings.events_exchange,
+        connection_name=settings.service_name,
+        topology=CONSUMED_EVENTS,
     )
 
 
@@ -92,11 +96,12 @@ def create_service_app(
         app.state.bus = event_bus
         app.state.relay = relay
         relay.start()
-        if spec.handlers.event_types:
+        patterns = consumed_by(spec.name, spec.handlers.event_types)
+        if patterns:
             await event_bus.subscribe(
                 Subscription(
                     service=spec.name,
-                    patterns=spec.handlers.event_types,
+                    patterns=patterns,
                     handler=InboxConsumer(db, spec.messaging, spec.handlers),
                     retry=RetryPolicy(tuple(settings.consumer_retry_delays_seconds)),
                     prefetch=settings.consumer_prefetch,

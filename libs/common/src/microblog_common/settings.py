@@ -76,7 +76,8 @@ class ServiceSettings(BaseServiceSettings):
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 100
     outbox_lease_seconds: float = 30.0
-    consumer_prefetch: int = 32
+    # At most the DB pool size: each unacked message may hold a pooled connection in its handler.
+    consumer_prefetch: int = 10
     # Delays between attempts of a failing handler; after the last one the message is dead-lettered.
     consumer_retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0)
 

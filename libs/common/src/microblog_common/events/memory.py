@@ -2,12 +2,14 @@
 
 `publish` returns once every subscribed service has run its handler's first attempt, so the
 relay marks an outbox row published only after the event was handled (or scheduled for retry):
-a crash before that leaves the row unpublished and it is delivered again on the next start."""
+a crash before that leaves the row unpublished and it is delivered again on the next start.
+Events for a service of the topology that has not subscribed yet (services start concurrently)
+are held and handed over when it does, as its broker queue would."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -18,7 +20,9 @@ log = structlog.get_logger(__name__)
 
 
 class MemoryBus(EventBus):
-    def __init__(self) -> None:
+    def __init__(self, topology: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.topology = dict(topology or {})
+        self._held: dict[str, list[Event]] = {}
         self._subscriptions: dict[str, Subscription] = {}
         self.dead_letters: dict[str, list[Event]] = {}
         self._retries: set[asyncio.Task] = set()
@@ -39,6 +43,8 @@ class MemoryBus(EventBus):
 
     async def subscribe(self, subscription: Subscription) -> None:
         self._subscriptions[subscription.service] = subscription
+        for event in self._held.pop(subscription.service, []):
+            await self._deliver(subscription, event, attempt=1)
 
     async def unsubscribe(self, service: str) -> None:
         self._subscriptions.pop(service, None)
@@ -50,6 +56,9 @@ class MemoryBus(EventBus):
                 for s in self._subscriptions.values()
                 if any(topic_matches(p, event.type) for p in s.patterns)
             ]
+            for service, patterns in self.topology.items():
+                if service not in self._subscriptions and any(topic_matches(p, event.type) for p in patterns):
+                    self._held.setdefault(service, []).append(event)
             await asyncio.gather(*(self._deliver(s, event, attempt=1) for s in targets))
 
     async def _deliver(self, sub: Subscription, event: Event, attempt: int) -> None:

@@ -126,7 +126,8 @@ class OutboxRelay:
                 await self._maybe_cleanup()
             except Exception as exc:
                 log.warning("outbox_relay_error", error=str(exc), error_type=type(exc).__name__)
-                backoff = min(backoff * 2, 30.0)
+                # Capped low: once the broker is back, waiting events should flow within seconds.
+                backoff = min(backoff * 2, 5.0)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)

@@ -1,0 +1,98 @@
+# Microblog: common tasks. `make run` starts everything in one process; `make test` is what CI runs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT ?= 8000
+# `uv` when it is on PATH; otherwise the one `make setup` installs with pip (run as a module, so a
+# fresh PATH without pip's script folder still finds it).
+UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
+PYTEST_ARGS ?=
+SERVER_PACKAGES := postgresql rabbitmq-server
+COMPOSE_FILE ?= $(firstword $(wildcard compose.yaml compose.yml docker-compose.yml docker-compose.yaml \
+	infra/compose.yaml infra/compose.yml infra/docker-compose.yml infra/docker-compose.yaml))
+COMPOSE_ARGS := $(if $(COMPOSE_FILE),-f $(COMPOSE_FILE))
+
+.PHONY: help setup servers bench-tools run stack test lint up down bench
+
+help:
+	@echo "make run     everything in one process on http://127.0.0.1:$(PORT) (SQLite, no servers)"
+	@echo "make stack   one process per service over local PostgreSQL and RabbitMQ (foreground)"
+	@echo "make test    lint and the whole test suite (what CI runs)"
+	@echo "make lint    ruff"
+	@echo "make up      containers (docker compose); make down stops them"
+	@echo "make bench   the gateway benchmark (results in bench/results/)"
+	@echo "make setup   install uv if missing, then the locked dependencies"
+	@echo "make servers install PostgreSQL and RabbitMQ from Debian if missing (needs root)"
+
+setup:
+	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
+		echo "uv not found: installing it with pip"; \
+		python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv; \
+	fi
+	$(UV) sync --frozen
+
+# The tests start their own servers from these packages (in temp dirs, on free ports); the
+# cluster Debian's postgresql package creates is never used.
+servers:
+	@missing=""; \
+	for pkg in $(SERVER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "Missing Debian packages:$$missing (install them as root: apt-get install$$missing)." \
+			"Tests that need them will skip."; \
+	fi
+
+# wrk is the benchmark's load generator; without it the benchmark falls back to a Python client.
+bench-tools:
+	@if ! command -v wrk >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends wrk || \
+			(apt-get update -q && apt-get install -y -q --no-install-recommends wrk) || \
+			echo "wrk could not be installed: the benchmark uses its Python client"; \
+	fi
+
+run: setup
+	PORT=$(PORT) $(UV) run python -m devstack run
+
+stack: setup servers
+	$(UV) run python -m devstack stack
+
+lint: setup
+	$(UV) run ruff check .
+
+# Both steps run even when the first fails, so one CI run reports everything; the exit status
+# is non-zero if either failed. pytest's "no tests collected" (5) is not a failure here.
+test: setup servers
+	@rc=0; \
+	echo "== ruff check"; $(UV) run ruff check . || rc=1; \
+	echo "== pytest"; $(UV) run pytest $(PYTEST_ARGS); prc=$$?; \
+	if [ $$prc -eq 5 ]; then echo "pytest collected no tests"; elif [ $$prc -ne 0 ]; then rc=$$prc; fi; \
+	exit $$rc
+
+up:
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose $(COMPOSE_ARGS) up --build; \
+	elif command -v docker-compose >/dev/null 2>&1; then \
+		docker-compose $(COMPOSE_ARGS) up --build; \
+	else \
+		echo "Neither 'docker compose' nor 'docker-compose' is available (try 'make run')."; exit 1; \
+	fi
+
+down:
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose $(COMPOSE_ARGS) down; \
+	elif command -v docker-compose >/dev/null 2>&1; then \
+		docker-compose $(COMPOSE_ARGS) down; \
+	else \
+		echo "Neither 'docker compose' nor 'docker-compose' is available."; exit 1; \
+	fi
+
+bench: setup servers bench-tools
+	$(UV) run python bench/gateway_overhead.py $(BENCH_ARGS)

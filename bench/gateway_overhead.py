@@ -1,0 +1,235 @@
+"""What the gateway costs: one trivial service endpoint called through the gateway and straight on
+the service (signed as the gateway would), next to uvicorn hello-world baselines, at a few
+connection counts, over a LocalStack (real PostgreSQL and RabbitMQ, one uvicorn per process).
+
+Run with `make bench` (or `uv run python bench/gateway_overhead.py --help`). Results are printed
+and written to bench/results/ as JSON and markdown."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from loadgen import LoadResult, run_load, wrk_available
+
+from devstack.servers import free_port, missing_server_packages
+from devstack.stack import LocalStack
+from microblog_common.internal_auth import sign_request
+
+BENCH_DIR = Path(__file__).resolve().parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: Callable[[], dict[str, str]]  # called right before each run: signatures expire
+    cpu_pids: dict[str, int]  # processes whose CPU time is charged to this target, by role
+    expect_status: int = 200
+
+
+def cpu_seconds(pid: int) -> float:
+    # Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def start_uvicorn(app: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(BENCH_DIR),
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/", timeout=1)
+            return process, url
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start; log {log_path}") from None
+            time.sleep(0.1)
+
+
+def check(target: Target) -> str:
+    response = httpx.get(target.url, headers=target.headers(), timeout=5)
+    if response.status_code != target.expect_status:
+        raise RuntimeError(f"{target.url} answered {response.status_code}: {response.text[:300]}")
+    return response.text[:80]
+
+
+def measure(target: Target, tool: str, connections: int, duration: float, warmup: float) -> dict:
+    if warmup > 0:
+        run_load(tool, target.url, target.headers(), connections, warmup, target.expect_status)
+    before = {role: cpu_seconds(pid) for role, pid in target.cpu_pids.items()}
+    result: LoadResult = run_load(
+        tool, target.url, target.headers(), connections, duration, target.expect_status
+    )
+    cpu = {role: cpu_seconds(pid) - before[role] for role, pid in target.cpu_pids.items()}
+    cpu_us = {role: round(seconds * 1e6 / max(result.requests, 1), 1) for role, seconds in cpu.items()}
+    return {"target": target.name, "url": target.url, **result.as_dict(), "cpu_us_per_request": cpu_us}
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| target | conns | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        cpu = ", ".join(f"{role} {us:.0f}" for role, us in r["cpu_us_per_request"].items())
+        lines.append(
+            f"| {r['target']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} "
+            f"| {r['p99_ms']:.2f} | {r['errors']} | {cpu} |"
+        )
+    return "\n".join(lines)
+
+
+def overhead_lines(rows: list[dict], through: str, direct: str) -> list[str]:
+    out = []
+    for conns in sorted({r["connections"] for r in rows}):
+        a = next((r for r in rows if r["target"] == through and r["connections"] == conns), None)
+        b = next((r for r in rows if r["target"] == direct and r["connections"] == conns), None)
+        if a and b and a["rps"] and b["rps"]:
+            out.append(
+                f"- {conns} connection(s): the gateway adds {a['p50_ms'] - b['p50_ms']:+.2f} ms at p50, "
+                f"{a['p99_ms'] - b['p99_ms']:+.2f} ms at p99; "
+                f"throughput {a['rps'] / b['rps']:.0%} of direct; "
+                f"gateway process CPU {a['cpu_us_per_request'].get('gateway', 0):.0f} µs per request"
+            )
+    return out
+
+
+def machine_info(tool: str) -> dict:
+    cpu_model = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+         if ln.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "load_average_before": os.getloadavg(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_tool": tool,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run"
+    )
+    parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
+    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
+    parser.add_argument("--path", default="/api/v1/streaming/health", help="a trivial endpoint of --service")
+    parser.add_argument(
+        "--expect-status",
+        type=int,
+        default=200,
+        help="the status --path answers with (404 measures the same path through a route a service lacks)",
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args()
+
+    missing = missing_server_packages()
+    if missing:
+        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+        return 1
+    tool = ("wrk" if wrk_available() else "python") if args.tool == "auto" else args.tool
+    connections = [int(c) for c in args.connections.split(",")]
+    info = machine_info(tool)
+    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
+
+    extra_env = {
+        # Long runs with one signature: let the benchmarked service accept it for the whole run.
+        args.service: {"INTERNAL_SIGNATURE_MAX_AGE_SECONDS": "3600"},
+        # Rate limits stay on (counting is part of the gateway's cost) but can't trip.
+        "gateway": {"RATE_LIMIT_DEFAULT": "1000000000/minute", "RATE_LIMIT_HEALTH": "1000000000/minute"},
+    }
+    hello_procs: list[subprocess.Popen] = []
+    started = time.monotonic()
+    with LocalStack(extra_env=extra_env) as stack:
+        print(f"stack ready in {time.monotonic() - started:.1f}s (logs in {stack.base_dir})")
+        try:
+            bare, bare_url = start_uvicorn("hello_apps:bare_app", stack.base_dir / "hello-bare.log")
+            fast, fast_url = start_uvicorn("hello_apps:fastapi_app", stack.base_dir / "hello-fastapi.log")
+            hello_procs = [bare, fast]
+            gateway_pid, service_pid = stack.pid("gateway"), stack.pid(args.service)
+            assert gateway_pid and service_pid
+            secret = stack.internal_secret
+            through = f"gateway -> {args.service}"
+            direct = f"{args.service} direct (signed)"
+            targets = [
+                Target(through, stack.gateway_url + args.path, dict,
+                       {"gateway": gateway_pid, args.service: service_pid}, args.expect_status),
+                Target(direct, stack.service_urls[args.service] + args.path,
+                       lambda: sign_request(secret, "GET", args.path, {}), {args.service: service_pid},
+                       args.expect_status),
+                Target("FastAPI hello", fast_url + "/hello", dict, {"app": fast.pid}),
+                Target("bare ASGI hello", bare_url + "/", dict, {"app": bare.pid}),
+            ]  # fmt: skip
+            for target in targets:
+                print(f"  {target.name:<28} GET {target.url} -> {target.expect_status} {check(target)!r}")
+            rows = []
+            for conns in connections:
+                for target in targets:
+                    row = measure(target, tool, conns, args.duration, args.warmup)
+                    rows.append(row)
+                    print(
+                        f"  {target.name:<28} c={conns:<3} {row['rps']:>8.0f} req/s"
+                        f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  errors {row['errors']}",
+                        flush=True,
+                    )
+        finally:
+            for process in hello_procs:
+                process.terminate()
+                process.wait(timeout=10)
+
+    table = markdown_table(rows)
+    summary = overhead_lines(rows, through, direct)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    params = {
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "path": args.path,
+        "service": args.service,
+        "expect_status": args.expect_status,
+    }
+    result = {"when": stamp, "machine": info, "parameters": params, "rows": rows, "summary": summary}
+    (args.out / f"gateway-{stamp}.json").write_text(json.dumps(result, indent=2))
+    markdown = (
+        f"# Gateway benchmark {stamp}\n\n"
+        f"{info['cpus']} CPUs ({info['cpu_model']}), Python {info['python']}, load tool {tool}, "
+        f"{args.duration:g}s per run after {args.warmup:g}s warm-up, `GET {args.path}` on {args.service} "
+        f"(answering {args.expect_status}).\n\n"
+        f"{table}\n\n" + "\n".join(summary) + "\n"
+    )
+    (args.out / f"gateway-{stamp}.md").write_text(markdown)
+    (args.out / "gateway-latest.md").write_text(markdown)
+    print()
+    print(table)
+    print()
+    print("\n".join(summary))
+    print(f"\nwritten: {args.out / f'gateway-{stamp}.json'} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Session-wide real servers: PostgreSQL and RabbitMQ from the OS packages, started on first use
+(so a run that needs neither starts neither) and stopped at the end. Tests get a fresh database
+(`pg_url`) or a fresh vhost (`rabbitmq_url`) each, so they never see each other's data."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.servers import (
+    PostgresServer,
+    RabbitMQServer,
+    make_base_dir,
+    missing_server_packages,
+    reap_abandoned,
+)
+
+SERVERS_DIR_PREFIX = "microblog-test-servers-"
+
+
+def _require(package: str) -> None:
+    if package in missing_server_packages():
+        pytest.skip(f"{package} is not installed (apt-get install -y {package}; `make test` installs it)")
+
+
+@pytest.fixture(scope="session")
+def servers_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: PostgreSQL runs as the `postgres` user, who cannot enter it.
+    reap_abandoned(SERVERS_DIR_PREFIX)  # servers of an earlier session that was killed
+    path = make_base_dir(SERVERS_DIR_PREFIX)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
+    _require("postgresql")
+    with PostgresServer(servers_dir / "postgres") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(servers_dir: Path) -> Iterator[RabbitMQServer]:
+    _require("rabbitmq-server")
+    with RabbitMQServer(servers_dir / "rabbitmq") as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def rabbitmq_url(rabbitmq_server: RabbitMQServer) -> Iterator[str]:
+    rabbitmq_server.start()  # no-op when running; brings it back after a test that killed it failed
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield rabbitmq_server.create_vhost(name)
+    rabbitmq_server.delete_vhost(name)
