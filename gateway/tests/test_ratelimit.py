@@ -136,3 +136,17 @@ async def test_health_probes_do_not_spend_the_api_quota(gateway):
 @pytest.mark.parametrize("spec", ["300/5 minutes", "10/second;1000/hour", "25 per 5 minutes"])
 def test_rules_accept_the_limits_notation(spec):
     assert RateLimitRule("x", spec).items
+
+
+async def test_sign_in_and_registration_have_their_own_per_address_limits(gateway):
+    limits = {"rate_limit_sign_in": "2/minute", "rate_limit_registration": "1/minute"}
+    async with gateway(**limits) as client:
+        sign_in = [
+            (await client.post("/oauth/token", data={"grant_type": "password"})).status_code for _ in range(3)
+        ]
+        consent = await client.post("/oauth/authorize")  # the consent form's password shares the limit
+        register = [(await client.post("/api/v1/accounts")).status_code for _ in range(2)]
+        reading = await client.get("/api/v1/accounts/1")  # other requests keep the general quota
+    assert sign_in == [200, 200, 429] and consent.status_code == 429
+    assert register == [200, 429]
+    assert reading.status_code == 200

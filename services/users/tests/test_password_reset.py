@@ -89,3 +89,18 @@ def test_confirm_validates_the_new_password(users):
         "/api/v1/auth/password_reset/confirm", json={"token": token, "password": NEW_PASSWORD}
     )
     assert ok.status_code == 200
+
+
+def test_requests_are_limited_per_address_known_or_not(users):
+    users.register("alice")
+    for email in ("alice@example.com", "nobody@example.com"):
+        answers = [
+            users.client.post("/api/v1/auth/password_reset", data={"email": email}).status_code
+            for _ in range(6)
+        ]
+        assert answers == [202] * 5 + [429]  # the same for an unknown address: nothing to enumerate
+    limited = users.client.post("/api/v1/auth/password_reset", data={"email": "ALICE@example.com"})
+    assert limited.status_code == 429 and "error" in limited.json()
+    other = users.client.post("/api/v1/auth/password_reset", data={"email": "someone@example.com"})
+    assert other.status_code == 202  # other addresses are unaffected
+    assert len(users.captured.of_type("user.password_reset_requested")) == 5

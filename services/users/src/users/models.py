@@ -205,3 +205,16 @@ class PasswordResetToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class PasswordResetRequest(Base):
+    """One row per reset request for an address (known or not), to limit requests per address
+    without revealing which addresses have accounts."""
+
+    __tablename__ = "password_reset_requests"
+    __table_args__ = (Index("ix_password_reset_requests_address", "address_hash", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # sha256 of the lower-cased address: the table never holds addresses in clear.
+    address_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     signing_key_cache_seconds: float = 30.0
 
     password_reset_lifetime_seconds: int = 1800
+    # Reset requests per address (known or not) in the window; more get 429.
+    password_reset_limit: int = 5
+    password_reset_window_seconds: int = 1800
     # The web UI page the reset email links to (on `public_url`).
     password_reset_path: str = "/auth/reset"  # noqa: S105
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from users.models import PasswordResetToken
+from users.models import PasswordResetRequest, PasswordResetToken
 
 
 def add(session: Session, row: PasswordResetToken) -> None:
@@ -28,3 +28,21 @@ def use_all(session: Session, account_id: int, at: datetime) -> None:
         .where(PasswordResetToken.account_id == account_id, PasswordResetToken.used_at.is_(None))
         .values(used_at=at)
     )
+
+
+def requests_since(session: Session, address_hash: str, since: datetime) -> int:
+    stmt = select(func.count()).where(
+        PasswordResetRequest.address_hash == address_hash, PasswordResetRequest.created_at >= since
+    )
+    return session.scalar(stmt) or 0
+
+
+def record_request(session: Session, row: PasswordResetRequest, forget_before: datetime) -> None:
+    session.execute(
+        delete(PasswordResetRequest).where(
+            PasswordResetRequest.address_hash == row.address_hash,
+            PasswordResetRequest.created_at < forget_before,
+        )
+    )
+    session.add(row)
+    session.flush()

@@ -11,12 +11,12 @@ from urllib.parse import urlencode
 import structlog
 from sqlalchemy.orm import Session
 
-from microblog_common.errors import Unprocessable
+from microblog_common.errors import TooManyRequests, Unprocessable
 from microblog_common.ids import new_id
 from users import events
 from users.accounts import repository as accounts_repository
 from users.accounts import service as accounts
-from users.models import PasswordResetToken
+from users.models import PasswordResetRequest, PasswordResetToken
 from users.password_reset import repository
 from users.runtime import Runtime
 from users.tokens import service as tokens
@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 
 def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str | None) -> None:
     """Does nothing visible for unknown addresses: the caller answers 202 either way."""
+    _limit_requests_per_address(session, runtime, email)
     user = accounts_repository.user_by_email(session, email.strip())
     if user is None:
         log.info("password_reset_unknown_address", client_ip=client_ip)
@@ -64,6 +65,19 @@ def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str
         subject=account.id,
     )
     log.info("password_reset_requested", account_id=account.id, client_ip=client_ip)
+
+
+def _limit_requests_per_address(session: Session, runtime: Runtime, email: str) -> None:
+    """Counted for every address alike, so a 429 says nothing about whether an account exists."""
+    settings = runtime.settings
+    now = datetime.now(UTC)
+    window_start = now - timedelta(seconds=settings.password_reset_window_seconds)
+    address_hash = digest(email.strip().lower())
+    if repository.requests_since(session, address_hash, window_start) >= settings.password_reset_limit:
+        raise TooManyRequests("Too many password reset requests for this address; try again later")
+    repository.record_request(
+        session, PasswordResetRequest(id=new_id(), address_hash=address_hash, created_at=now), window_start
+    )
 
 
 def confirm_reset(
