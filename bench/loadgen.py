@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import shutil
 import subprocess
 import tempfile
@@ -19,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # wrk's Lua hooks. `done` reports exact percentiles from wrk's latency histogram (microseconds).
-# wrk itself counts any status >= 400 as an error; when another status is expected, a `response`
-# hook (which costs wrk some CPU, so it is only added then) counts the unexpected ones instead.
+# wrk itself counts any status >= 400 as an error; when such a status is expected, a `response`
+# hook counts the unexpected ones instead. That hook hands every response to Lua, which costs wrk
+# CPU the servers under test would otherwise have, so it is added only then.
 WRK_REPORT = """
 local threads = {}
 setup = function(thread) table.insert(threads, thread) end
@@ -69,11 +71,14 @@ def wrk_available() -> bool:
 def run_wrk(
     url: str, headers: dict[str, str], connections: int, duration: float, expect_status: int | None = None
 ) -> LoadResult:
+    count_unexpected = expect_status is not None and expect_status >= 400
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_REPORT + (WRK_EXPECT % expect_status if expect_status else ""))
+        script.write(WRK_REPORT + (WRK_EXPECT % expect_status if count_unexpected else ""))
     try:
         # One wrk thread: the other core is what the servers under test need most.
-        args = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "-s", script.name]
+        # wrk takes whole seconds only ("0.5s" is refused).
+        secs = max(1, math.ceil(duration))
+        args = ["wrk", "-t1", f"-c{connections}", f"-d{secs}s", "--timeout", "10s", "-s", script.name]
         for name, value in headers.items():
             args += ["-H", f"{name}: {value}"]
         out = subprocess.run(
@@ -86,7 +91,7 @@ def run_wrk(
         raise RuntimeError(f"wrk printed no report:\n{out}")
     r = json.loads(line.removeprefix("WRK_JSON "))
     seconds = r["duration_us"] / 1e6
-    status = "unexpected" if expect_status else "status_errors"
+    status = "unexpected" if count_unexpected else "status_errors"
     errors = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", status))
     return LoadResult(
         tool="wrk",

@@ -4,7 +4,7 @@ Upstreams: one small app per service name, run by uvicorn on loopback TCP ports 
 set, on unix domain sockets. Each is guarded by the real `InternalAuthMiddleware` (so a request
 the gateway signed wrongly is refused with 403) and reports what it received. Query parameters
 select behaviours: `mode=slow`, `mode=sse`, `mode=upload`, `mode=cookies`, `mode=redirect`,
-`mode=break`, `mode=text-error`, `mode=status`. A WebSocket at `/api/v1/streaming` says hello
+`mode=break`, `mode=text-error`, `mode=status`, `mode=big`. A WebSocket at `/api/v1/streaming` says hello
 with what it saw, then echoes.
 
 The gateway under test runs in-process (httpx.ASGITransport, with its lifespan) or, for
@@ -152,6 +152,9 @@ def upstream_app(service: str, control: UpstreamControl) -> Any:
                 raise RuntimeError("the service fell over mid-response")
 
             return StreamingResponse(half(), media_type="application/json")
+        if mode == "big":
+            size = int(request.query_params["bytes"])
+            return Response(bytes(range(256)) * (size // 256), media_type="application/octet-stream")
         if mode == "text-error":
             return PlainTextResponse("Internal Server Error", status_code=500)
         if mode == "status":

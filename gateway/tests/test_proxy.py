@@ -287,3 +287,50 @@ async def test_request_framing_is_redone_for_the_service(gateway):
     assert chunked["headers"]["transfer-encoding"] == "chunked" and "content-length" not in chunked["headers"]
     assert sized["body"] == chunked["body"] == "abcdef"
     assert "content-length" not in empty["headers"] and "transfer-encoding" not in empty["headers"]
+
+
+async def test_cookies_a_service_sets_are_never_sent_on_with_other_requests(gateway):
+    """The gateway keeps no cookie jar: one client's cookies must not ride along with the next
+    client's requests."""
+    async with gateway() as client:
+        setting = await client.get("/api/v1/timelines/home?mode=cookies")
+        client.cookies.clear()  # this test client's own jar is not the gateway's
+        later = (await client.get("/api/v1/timelines/home")).json()
+    assert len(setting.headers.get_list("set-cookie")) == 2
+    assert "cookie" not in later["headers"]
+
+
+async def test_only_the_clients_own_headers_reach_the_service(served_gateway):
+    """No client-library defaults are added on the way (an Accept-Encoding the client never sent
+    would bring back a body compressed for nobody)."""
+    origin = served_gateway()
+    host, port = origin.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b"status=hi"
+    writer.write(
+        f"POST /api/v1/statuses HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + body
+    )
+    response = (await reader.read()).decode()
+    writer.close()
+    seen = json.loads(response.split("\r\n\r\n", 1)[1])
+    for added in ("user-agent", "accept", "accept-encoding", "content-type"):
+        assert added not in seen["headers"], added
+    assert seen["body"] == "status=hi"
+
+
+GATEWAY_OWN_PATHS = ["/", "/health/live", "/health/ready", "/api/v1/instance", "/api/v2/instance"]
+
+
+@pytest.mark.parametrize("path", [*GATEWAY_OWN_PATHS, "/instance/thumbnail.png"])
+def test_the_route_table_claims_no_path_the_gateway_answers_itself(path):
+    """Routed paths go to the proxy before the framework's router sees them."""
+    for method in ("GET", "HEAD"):
+        assert resolve(method, path) is None
+
+
+async def test_header_values_reach_the_service_byte_for_byte(gateway):
+    async with gateway() as client:
+        seen = (await client.get("/api/v1/timelines/public", headers={"X-Title": "héllo ✓".encode()})).json()
+    assert seen["headers"]["x-title"].encode("latin-1") == "héllo ✓".encode()  # the service's view is latin-1

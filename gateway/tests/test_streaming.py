@@ -112,6 +112,20 @@ async def test_a_large_body_with_a_length_passes_whole(served_gateway, upstreams
     assert response.json() == {"service": "posts", "bytes": len(payload)}
 
 
+@pytest.mark.parametrize("size", [256, 4 * 1024 * 1024])
+async def test_answers_small_and_large_come_back_whole(served_gateway, upstreams, size):
+    """Small answers are relayed in one piece, large ones as they arrive: both arrive intact."""
+    origin = served_gateway(upstreams.tcp)
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.get(f"{origin}/api/v1/statuses/1?mode=big&bytes={size}")
+        head = await client.head(f"{origin}/api/v1/statuses/1?mode=big&bytes={size}")
+    assert response.status_code == 200
+    assert response.content == bytes(range(256)) * (size // 256)
+    assert response.headers["content-length"] == str(size)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(size)
+
+
 def ws_url(origin: str, query: str = "stream=user") -> str:
     return origin.replace("http://", "ws://") + "/api/v1/streaming?" + query
 

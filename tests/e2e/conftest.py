@@ -17,6 +17,8 @@ from devstack.stack import LocalStack
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
 # tested in the gateway's tests.
 E2E_GATEWAY_ENV = {"RATE_LIMIT_REGISTRATION": "1000/minute", "RATE_LIMIT_SIGN_IN": "1000/minute"}
+# Scheduled posts may be due seconds ahead (Mastodon: 5 minutes), so a scenario can see one published.
+E2E_POSTS_ENV = {"SCHEDULED_MIN_LEAD_SECONDS": "2"}
 
 
 @dataclass
@@ -43,13 +45,16 @@ class Microblog:
 @pytest.fixture(scope="module", params=["embedded", "local"])
 def microblog(request, tmp_path_factory):
     if request.param == "embedded":
-        with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=E2E_GATEWAY_ENV) as run:
+        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV}
+        with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=env) as run:
             yield Microblog("embedded", run.gateway_url, run.database_urls)
     else:
         postgres = request.getfixturevalue("postgres_server")
         rabbitmq = request.getfixturevalue("rabbitmq_server")
         with LocalStack(
-            postgres=postgres, rabbitmq=rabbitmq, extra_env={"gateway": E2E_GATEWAY_ENV}
+            postgres=postgres,
+            rabbitmq=rabbitmq,
+            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
         ) as stack:
             yield Microblog("local", stack.gateway_url, stack.database_urls)
 

@@ -1,11 +1,12 @@
 """The gateway's app factory: `uvicorn --factory gateway.app:create_app`.
 
-`create_app()` does no I/O. The lifespan builds the one pooled httpx client and closes it at
-shutdown.
+`create_app()` does no I/O. The lifespan opens the proxy's connection pools and the pooled httpx
+client for the gateway's own calls, and closes them at shutdown.
 
 Layers, outermost first (each answer passes back out through the ones above it):
   request ids -> trailing slashes -> CORS -> trusted proxies -> access (token, rate limits)
-  -> the gateway's own endpoints, the WebSocket bridge, the HTTP proxy."""
+  -> the HTTP proxy for every path the route table gives to a service; the rest to the framework's
+  router: the gateway's own endpoints, the WebSocket bridge, the 404 for everything else."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.access import AccessMiddleware
@@ -24,14 +25,14 @@ from gateway.auth import Authenticator
 from gateway.health import gateway_health_router
 from gateway.instance import instance_router
 from gateway.pages import pages_router
-from gateway.paths import TrailingSlashMiddleware
-from gateway.proxy import Proxy
+from gateway.paths import TrailingSlashMiddleware, has_dot_segment
+from gateway.proxy import Proxy, ProxyMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
 from gateway.settings import Settings
 from gateway.tokens import TokenVerifier
 from gateway.upstreams import build_http_client
 from gateway.websocket_bridge import WebSocketBridge
-from microblog_common.errors import install_error_handlers
+from microblog_common.errors import error_body, install_error_handlers
 from microblog_common.internal_auth import sign_request
 from microblog_common.logging import configure_logging
 from microblog_common.request_context import RequestContextMiddleware
@@ -78,9 +79,18 @@ def create_app(
             revocation_poll_seconds=settings.token_revocation_poll_seconds,
         )
 
+    proxy = Proxy(
+        upstreams,
+        secret,
+        timeout=settings.upstream_timeout_seconds,
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        max_connections=settings.upstream_max_connections,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
+        await proxy.start()
         client = build_http_client(
             upstreams,
             connect_timeout=settings.upstream_connect_timeout_seconds,
@@ -90,7 +100,7 @@ def create_app(
         )
         app.state.settings = settings
         app.state.http_client = client
-        app.state.proxy = Proxy(client, upstreams, secret, settings.upstream_timeout_seconds)
+        app.state.proxy = proxy
         if isinstance(authenticator, TokenVerifier):
             await authenticator.start()
         log.info("gateway_started", upstreams={n: u.socket_path or u.base_url for n, u in upstreams.items()})
@@ -100,6 +110,7 @@ def create_app(
             if isinstance(authenticator, TokenVerifier):
                 await authenticator.stop()
             await client.aclose()
+            await proxy.close()
             log.info("gateway_stopped")
 
     app = FastAPI(
@@ -112,16 +123,19 @@ def create_app(
     app.include_router(instance_router(settings))
     app.include_router(pages_router(settings))
 
-    async def forward(request: Request) -> Response:
-        return await request.app.state.proxy(request)
+    async def not_routed(request: Request) -> JSONResponse:
+        """What reaches the router that is neither the gateway's nor in the route table."""
+        if has_dot_segment(request.url.path):
+            return JSONResponse(error_body("Invalid path"), status_code=400)
+        return JSONResponse(error_body("Record not found"), status_code=404)
 
     bridge = WebSocketBridge(upstreams, secret, open_timeout=settings.upstream_timeout_seconds)
     app.router.add_websocket_route("/api/v1/streaming", bridge.serve)
     app.router.add_websocket_route("/api/v1/streaming/{rest:path}", bridge.serve)
-    # Last: everything the gateway doesn't answer itself goes through the route table.
-    app.router.add_route("/{path:path}", forward, methods=ALL_METHODS, include_in_schema=False)
+    app.router.add_route("/{path:path}", not_routed, methods=ALL_METHODS, include_in_schema=False)
 
     # add_middleware wraps what is already there, so the last one added is the outermost.
+    app.add_middleware(ProxyMiddleware, proxy=proxy)
     app.add_middleware(
         AccessMiddleware,
         authenticator=authenticator,

@@ -65,10 +65,19 @@ def _connection_tokens(headers: list[tuple[str, str]]) -> set[str]:
     return tokens
 
 
+def _header_value(raw: bytes) -> str:
+    """As text that the clients towards the services (aiohttp, websockets) encode back into the
+    same bytes: they write UTF-8. Bytes that aren't UTF-8 can't pass unchanged either way."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def upstream_request_headers(
     client_headers: list[tuple[bytes, bytes]], *, keep_basic_auth: bool = False, websocket: bool = False
 ) -> list[tuple[str, str]]:
-    decoded = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in client_headers]
+    decoded = [(k.decode("latin-1").lower(), _header_value(v)) for k, v in client_headers]
     drop = HOP_BY_HOP | _NOT_FORWARDED_UPSTREAM | _connection_tokens(decoded)
     kept = []
     for name, value in decoded:

@@ -7,7 +7,8 @@ endpoint aggregates them yet."""
 
 from __future__ import annotations
 
-from functools import cache
+import json
+from functools import cache, lru_cache
 from importlib.metadata import version as package_version
 from importlib.resources import files
 from typing import Any
@@ -29,19 +30,23 @@ def _thumbnail_png() -> bytes:
     return files("gateway").joinpath("static/thumbnail.png").read_bytes()
 
 
+@cache
 def software_version() -> str:
     return f"{MASTODON_API_VERSION} (compatible; Microblog {package_version('microblog-gateway')})"
 
 
-class InstanceInfo:
-    """What the instance entities say, from settings and (without PUBLIC_URL) the request."""
+def public_origin(settings: Settings, request: Request) -> str:
+    """PUBLIC_URL, or without it the request's scheme and Host header."""
+    if settings.public_url:
+        return settings.public_url
+    return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
 
-    def __init__(self, settings: Settings, request: Request):
+
+class InstanceInfo:
+    """What the instance entities say, from settings and the public origin."""
+
+    def __init__(self, settings: Settings, origin: str):
         self.settings = settings
-        origin = (
-            settings.public_url
-            or f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
-        )
         self.origin = origin.rstrip("/")
         self.domain = urlsplit(self.origin).netloc
         if settings.streaming_url:
@@ -145,15 +150,23 @@ class InstanceInfo:
 
 
 def instance_router(settings: Settings) -> APIRouter:
+    """Clients fetch these often (every app at start-up) and they only change with the origin, so
+    each is rendered once per origin. Bounded: the Host header is the client's to choose."""
     router = APIRouter()
 
+    @lru_cache(maxsize=64)
+    def rendered(version: int, origin: str) -> bytes:
+        info = InstanceInfo(settings, origin)
+        entity = info.v1() if version == 1 else info.v2()
+        return json.dumps(entity, ensure_ascii=False, separators=(",", ":")).encode()
+
     @router.get("/api/v1/instance")
-    async def instance_v1(request: Request) -> dict[str, Any]:
-        return InstanceInfo(settings, request).v1()
+    async def instance_v1(request: Request) -> Response:
+        return Response(rendered(1, public_origin(settings, request)), media_type="application/json")
 
     @router.get("/api/v2/instance")
-    async def instance_v2(request: Request) -> dict[str, Any]:
-        return InstanceInfo(settings, request).v2()
+    async def instance_v2(request: Request) -> Response:
+        return Response(rendered(2, public_origin(settings, request)), media_type="application/json")
 
     @router.get(THUMBNAIL_PATH, include_in_schema=False)
     async def instance_thumbnail() -> Response:

@@ -2,20 +2,26 @@
 back as the service writes it (Server-Sent Events included); neither is held whole in memory.
 
 Failures reaching the service become the API's errors: 503 when it can't be reached, 504 when
-it doesn't answer in time, 502 when it answers with something that isn't HTTP."""
+it doesn't answer in time, 502 when it answers with something that isn't HTTP.
+
+Pure ASGI on purpose, and over aiohttp rather than httpx: this is the hot path of every API call.
+Measured under load (bench/README.md), httpx/httpcore cost milliseconds per request (its pool
+checks every idle connection on each request, and each request crosses several layers of anyio
+wrappers), and a framework route plus `StreamingResponse` costs a task group per response. Here a
+request costs one aiohttp round trip, and an answer that has fully arrived by the time its headers
+are read (most of them) goes out as one message, with no task spawned."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import asyncio
 from dataclasses import dataclass
 
-import anyio
-import httpx
+import aiohttp
 import structlog
-from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from yarl import URL
 
+from gateway.access import send_error
 from gateway.auth import strip_token_param
 from gateway.forwarding import (
     client_response_headers,
@@ -25,11 +31,14 @@ from gateway.forwarding import (
 )
 from gateway.paths import has_dot_segment
 from gateway.routes import Route, resolve
-from gateway.upstreams import Upstream
-from microblog_common.errors import error_body
+from gateway.upstreams import Upstream, open_session
 from microblog_common.logging import current_ids
 
 log = structlog.get_logger(__name__)
+
+# A body announced at most this long is read whole before it is relayed; a longer one, or one of
+# unknown length (Server-Sent Events), is relayed as it arrives.
+WHOLE_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,38 +48,75 @@ class UpstreamFailure:
 
 
 def failure_for(exc: BaseException, service: str) -> UpstreamFailure:
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError):  # aiohttp's and websockets' timeouts included
         return UpstreamFailure(504, f"The {service} service did not answer in time")
-    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError | FileNotFoundError):
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError | FileNotFoundError):
         return UpstreamFailure(503, f"The {service} service is unavailable")
     return UpstreamFailure(502, f"The {service} service sent an invalid response")
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse(error_body(message), status_code=status)
-
-
-def raw_target(scope: dict, query: str) -> str:
+def raw_target(scope: Scope, query: str) -> str:
     """Path and query as the client sent them (still percent-encoded), minus any access token."""
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     return raw_path.decode("latin-1") + ("?" + query if query else "")
 
 
-def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    return "transfer-encoding" in request.headers or (length is not None and length != "0")
+class _RequestBody:
+    """The client's body as an async iterator for aiohttp, read from ASGI `receive` as it arrives."""
+
+    def __init__(self, receive: Receive):
+        self.receive = receive
+        self.complete = False
+        self.client_left = False
+
+    async def chunks(self):
+        while not self.complete:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                # Raising through aiohttp aborts the upstream request rather than ending it as if
+                # the body were complete.
+                self.client_left = True
+                raise ConnectionAbortedError("the client left mid-upload")
+            self.complete = not message.get("more_body", False)
+            if message.get("body"):
+                yield message["body"]
 
 
 class Proxy:
+    """Forwards one HTTP request to the service the route table chose. `start()` opens the
+    connection pools (inside the running event loop), `close()` closes them."""
+
     def __init__(
-        self, client: httpx.AsyncClient, upstreams: dict[str, Upstream], secret: str, timeout: float
+        self,
+        upstreams: dict[str, Upstream],
+        secret: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
     ):
-        self.client = client
         self.upstreams = upstreams
         self.secret = secret
         self.timeout = timeout
-        # A stream may stay quiet for minutes between events: no read timeout once it started.
-        self.streaming_timeout = httpx.Timeout(timeout, connect=client.timeout.connect, read=None)
+        self.max_connections = max_connections
+        # `connect` also bounds the wait for a free pooled connection.
+        self.request_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout
+        )
+        # A stream may stay quiet for minutes between events: no read timeout once it started
+        # (the wait for its first byte is bounded in `__call__`).
+        self.streaming_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=connect_timeout, sock_read=None
+        )
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
+
+    async def start(self) -> None:
+        limit = self.max_connections
+        self.sessions = {name: open_session(up, max_connections=limit) for name, up in self.upstreams.items()}
+
+    async def close(self) -> None:
+        sessions, self.sessions = self.sessions, {}
+        await asyncio.gather(*(session.close() for session in sessions.values()))
 
     def target_for(self, method: str, path: str) -> tuple[Route, Upstream] | None:
         if has_dot_segment(path):
@@ -78,81 +124,176 @@ class Proxy:
         matched = resolve(method, path)
         return (matched, self.upstreams[matched.service]) if matched else None
 
-    async def __call__(self, request: Request) -> Response:
-        path = request.url.path
-        found = self.target_for(request.method, path)
-        if found is None:
-            if has_dot_segment(path):
-                return error_response(400, "Invalid path")
-            return error_response(404, "Record not found")
-        route, upstream = found
-        query = strip_token_param(request.scope.get("query_string", b"").decode("latin-1"))
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, route: Route, upstream: Upstream
+    ) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        state = scope["state"]
+        query = strip_token_param(scope.get("query_string", b"").decode("latin-1"))
+        target = raw_target(scope, query)
+        client_headers = scope["headers"]
+        host = _header(client_headers, b"host")
+        scheme = scope.get("scheme", "http")
         request_id, correlation_id = current_ids()
-        headers = upstream_request_headers(
-            request.scope["headers"], keep_basic_auth=path.startswith("/oauth/")
-        )
+        headers = upstream_request_headers(client_headers, keep_basic_auth=path.startswith("/oauth/"))
         headers += context_headers(
-            client_ip=request.state.client_ip,
-            scheme=request.url.scheme,
-            host=request.headers.get("host"),
+            client_ip=state["client_ip"],
+            scheme=scheme,
+            host=host,
             request_id=request_id,
             correlation_id=correlation_id,
         )
-        upstream_request = self.client.build_request(
-            request.method,
-            upstream.base_url + raw_target(request.scope, query),
-            headers=headers,
-            content=request.stream() if _has_body(request) else None,
-            timeout=self.streaming_timeout if route.streaming else httpx.USE_CLIENT_DEFAULT,
-        )
-        # Signed over the target exactly as it goes on the wire (after httpx's URL handling).
-        upstream_request.headers.update(
-            signed_identity_headers(
-                self.secret,
-                request.method,
-                upstream_request.url.raw_path,
-                request.state.identity,
-                request.state.client_ip,
-            )
-        )
+        # Signed over the target exactly as it goes on the wire (`encoded=True`: yarl leaves it be).
+        headers += signed_identity_headers(
+            self.secret, method, target.encode("latin-1"), state["identity"], state["client_ip"]
+        ).items()
+        body = _RequestBody(receive) if _has_body(client_headers) else None
+        session = self.sessions[upstream.name]
         try:
-            # Streams have no read timeout, so the wait for their first byte is bounded here.
-            with anyio.fail_after(self.timeout) if route.streaming else nullcontext():
-                upstream_response = await self.client.send(upstream_request, stream=True)
-        except ClientDisconnect:
-            # The client left mid-upload; raising through httpx aborted the upstream request
-            # rather than ending it as if the body were complete. Nobody reads this answer.
-            return error_response(400, "The request body was cut short")
-        except (httpx.HTTPError, OSError, TimeoutError) as exc:
-            failure = failure_for(exc, upstream.name)
-            log.warning("upstream_failed", service=upstream.name, status=failure.status, error=repr(exc))
-            return error_response(failure.status, failure.message)
-        public_origin = f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
-        return await self._relay(path, upstream, upstream_response, public_origin)
+            request = session.request(
+                method,
+                URL(upstream.base_url + target, encoded=True),
+                headers=headers,
+                data=body.chunks() if body else None,
+                allow_redirects=False,  # redirects are the client's to follow
+                timeout=self.streaming_timeout if route.streaming else self.request_timeout,
+            )
+            if route.streaming:
+                # Streams have no read timeout, so the wait for their first byte is bounded here.
+                async with asyncio.timeout(self.timeout):
+                    response = await request
+            else:
+                response = await request
+        except Exception as exc:
+            if body is not None and body.client_left:
+                # Nobody reads this answer; the upstream request was aborted, not completed.
+                await send_error(scope, send, 400, "The request body was cut short", [])
+                return
+            if not isinstance(exc, aiohttp.ClientError | OSError | TimeoutError):
+                raise
+            await _send_failure(scope, send, exc, upstream)
+            return
+        try:
+            public_origin = f"{scheme}://{host or _server_netloc(scope)}"
+            await self._relay(scope, receive, send, upstream, response, public_origin, body)
+        except BaseException:
+            response.close()  # the connection is in an unknown state: never reused
+            raise
+        response.release()
 
     async def _relay(
-        self, path: str, upstream: Upstream, response: httpx.Response, public_origin: str
-    ) -> Response:
-        content_type = response.headers.get("content-type", "")
-        if response.status_code >= 400 and path.startswith("/api/") and "json" not in content_type:
-            # Never an HTML (or plain text) error on /api: keep the status, say it in JSON.
-            await response.aclose()
-            return error_response(response.status_code, response.reason_phrase or "Request failed")
-
-        async def body():
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        response: aiohttp.ClientResponse,
+        public_origin: str,
+        body: _RequestBody | None,
+    ) -> None:
+        if response.status >= 400 and scope["path"].startswith("/api/"):
+            if "json" not in response.headers.get("content-type", ""):
+                # Never an HTML (or plain text) error on /api: keep the status, say it in JSON.
+                await send_error(scope, send, response.status, response.reason or "Request failed", [])
+                return
+        start = {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": client_response_headers(response.raw_headers, upstream.base_url, public_origin),
+        }
+        content = response.content
+        length = response.content_length
+        if content.is_eof() or (length is not None and length <= WHOLE_BODY_BYTES):
+            # Small answers (most) go out whole, as one message: their body is already here or
+            # on its way behind the headers.
             try:
-                async for chunk in response.aiter_raw():
-                    yield chunk
-            except httpx.HTTPError as exc:
-                # The status line is already on its way: all that's left is to cut the connection.
-                log.warning("upstream_broke_mid_response", service=upstream.name, error=repr(exc))
-                raise
-            finally:
-                await response.aclose()
+                whole = content.read_nowait() if content.is_eof() else await content.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:  # it arrived broken, or too late
+                await _send_failure(scope, send, exc, upstream)
+                return
+            await send(start)
+            await send({"type": "http.response.body", "body": whole})
+            return
+        await send(start)
+        if body is not None and not body.complete:
+            # Still reading the client's body (the service answered early): `receive` is that
+            # reader's, so the disconnect is noticed there.
+            await _pump(upstream, content, send)
+            return
+        # A long or endless body (Server-Sent Events): ended as soon as the client leaves, so no
+        # stream stays open at the service for a client that is gone.
+        pump = asyncio.ensure_future(_pump(upstream, content, send))
+        gone = asyncio.ensure_future(_client_left(receive))
+        try:
+            await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pump.cancel()
+            gone.cancel()
+            await asyncio.gather(pump, gone, return_exceptions=True)
+        if not pump.cancelled():
+            pump.result()  # an upstream failure mid-body propagates: the connection is cut
 
-        # The background close also covers a client that disconnects mid-stream.
-        relayed = StreamingResponse(
-            body(), status_code=response.status_code, background=BackgroundTask(response.aclose)
-        )
-        relayed.raw_headers = client_response_headers(response.headers.raw, upstream.base_url, public_origin)
-        return relayed
+
+async def _send_failure(scope: Scope, send: Send, exc: BaseException, upstream: Upstream) -> None:
+    failure = failure_for(exc, upstream.name)
+    log.warning("upstream_failed", service=upstream.name, status=failure.status, error=repr(exc))
+    await send_error(scope, send, failure.status, failure.message, [])
+
+
+async def _pump(upstream: Upstream, content: aiohttp.StreamReader, send: Send) -> None:
+    try:
+        async for chunk in content.iter_any():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        # The status line is already on its way: all that's left is to cut the connection.
+        log.warning("upstream_broke_mid_response", service=upstream.name, error=repr(exc))
+        raise
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _client_left(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class ProxyMiddleware:
+    """HTTP requests the route table gives to a service go straight to the proxy (no framework
+    routing, no response objects); everything else (the gateway's own endpoints, WebSockets,
+    unknown paths) goes on to the app. The route table never claims a gateway endpoint's path
+    (tests/test_proxy.py checks it)."""
+
+    def __init__(self, app: ASGIApp, proxy: Proxy):
+        self.app = app
+        self.proxy = proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            found = self.proxy.target_for(scope["method"], scope["path"])
+            if found is not None:
+                await self.proxy(scope, receive, send, *found)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
+        key = key.lower()
+        if key == b"transfer-encoding" or (key == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+def _server_netloc(scope: Scope) -> str:
+    server = scope.get("server")
+    if not server:
+        return "localhost"
+    host, port = server
+    return host if port in (None, 80, 443) else f"{host}:{port}"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from limits import RateLimitItem, parse_many
@@ -82,15 +83,21 @@ class Verdict:
     reset_at: float
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        reset = datetime.fromtimestamp(self.reset_at, tz=UTC).isoformat(timespec="microseconds")
         return [
             (b"x-ratelimit-limit", str(self.limit).encode()),
             (b"x-ratelimit-remaining", str(self.remaining).encode()),
-            (b"x-ratelimit-reset", reset.replace("+00:00", "Z").encode()),
+            (b"x-ratelimit-reset", _timestamp(self.reset_at)),
         ]
 
     def retry_after_seconds(self) -> int:
         return max(1, math.ceil(self.reset_at - time.time()))
+
+
+@lru_cache(maxsize=1024)
+def _timestamp(epoch: float) -> bytes:
+    """ISO 8601 in UTC; cached, as every request in a window shares its reset time."""
+    text = datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z").encode()
 
 
 def rate_limit_key(kind: KeyKind, client_ip: str, identity: Identity | None) -> str:
@@ -127,6 +134,13 @@ class RateLimiter:
         ]
         if not checks:
             return None
+        if len(checks) == 1:
+            # The common case (one rule, one window): a refused request may count against it,
+            # since a spent fixed window reads the same whatever its count beyond the limit.
+            item, name, key = checks[0]
+            allowed = await self.strategy.hit(item, name, key)
+            stats = await self.strategy.get_window_stats(item, name, key)
+            return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
         for item, name, key in checks:
             if not await self.strategy.test(item, name, key):
                 stats = await self.strategy.get_window_stats(item, name, key)

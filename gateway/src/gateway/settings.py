@@ -44,8 +44,11 @@ class Settings(BaseServiceSettings):
 
     upstream_timeout_seconds: float = 30.0
     upstream_connect_timeout_seconds: float = 5.0
-    # Each open Server-Sent Events stream holds one upstream connection for its whole life.
+    # Connections the proxy may hold open to each service (a request beyond that waits for one,
+    # up to UPSTREAM_TIMEOUT_SECONDS). Each open Server-Sent Events stream holds one for its whole
+    # life. Idle ones are dropped after 4 s (before uvicorn's keep-alive ends on the service's side).
     upstream_max_connections: int = 1000
+    # Idle connections kept by the client of the gateway's own calls (health checks, token keys).
     upstream_max_keepalive_connections: int = 100
     health_check_timeout_seconds: float = 3.0
 

@@ -1,7 +1,54 @@
 """Settings of the posts service, read from environment variables."""
 
+from pydantic import Field
+
 from microblog_common.settings import ServiceSettings
+
+# The languages the detector chooses among (ISO 639-1): the more there are, the slower it is to
+# load and the more often it confuses close ones on short texts.
+DEFAULT_DETECTED_LANGUAGES = (
+    "en",
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "nl",
+    "ru",
+    "zh",
+    "ja",
+    "ko",
+    "ar",
+    "pl",
+    "tr",
+    "sv",
+)
 
 
 class Settings(ServiceSettings):
     service_name: str = "posts"
+
+    # Mastodon's limits: characters per post (a URL counts as `characters_per_url`).
+    max_characters: int = 500
+    characters_per_url: int = 23
+    idempotency_seconds: int = 3600
+
+    detected_languages: tuple[str, ...] = DEFAULT_DETECTED_LANGUAGES
+    # How far ahead of the runner-up the detector's best guess must be; below it the language is
+    # unknown (null), as for a text too short to tell.
+    language_min_relative_distance: float = Field(0.1, ge=0.0, le=0.99)
+    # Trigram models only: loads at once and takes a few MB instead of ~25 MB a language, but is
+    # less accurate on short posts.
+    language_low_accuracy: bool = False
+
+    # Scheduled posts: how far ahead `scheduled_at` must be, and Mastodon's limits per account.
+    scheduled_min_lead_seconds: float = 300.0
+    scheduled_total_limit: int = 300
+    scheduled_daily_limit: int = 25
+    # How often the publisher looks for due posts (it also publishes all overdue ones at start).
+    scheduled_poll_interval_seconds: float = 1.0
+    scheduled_batch_size: int = 50
+
+    # How long a post waits for its author's account to reach this service's replica (the
+    # `user.registered` event), for a client posting right after signing up.
+    replica_wait_seconds: float = 5.0

@@ -1,0 +1,305 @@
+"""The posts service under load through the gateway: the home timeline at a small and at a large
+database side by side (does a page cost the same at a million statuses as at twenty thousand?),
+and status creation throughput (each post fanned out to its author's ~100 followers).
+
+One PostgreSQL and one RabbitMQ (Debian packages) serve everything. For each size, a posts
+database is generated with `posts_data.py` (10,000 accounts, ~100 follows each, skewed), then a
+`LocalStack` runs with its posts service pointed at it. A reader is registered through the API;
+it takes over the follows, followers and home feed of a typical generated account (median
+following), so its timeline is what a typical member of that network reads. Then, at each
+connection count:
+
+- `home p1`: `GET /api/v1/timelines/home` (20 statuses, the newest page);
+- `home deep`: the same with `max_id` 1,000 entries down the reader's feed (an old page; in a
+  feed shorter than that, its last full page);
+- `create`: `POST /api/v1/statuses` (JSON), each one a new status fanned out to the reader's followers.
+
+    uv run python bench/posts_timeline.py                       # 20,000 and 1,000,000 statuses
+    uv run python bench/posts_timeline.py --sizes 20000,100000 --duration 5
+
+Generating the million-status network takes several minutes (about 100 million home feed rows)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from functools import partial
+from pathlib import Path
+
+import httpx
+import psycopg2
+from gateway_overhead import machine_info
+from loadgen import WRK_REPORT, LoadResult, run_load, wrk_available
+from posts_data import generate, typical_account
+
+from devstack.servers import PostgresServer, RabbitMQServer, make_base_dir, missing_server_packages
+from devstack.stack import LocalStack
+from microblog_common.migrations import upgrade_to_head
+from posts.app import SPEC as POSTS
+
+BENCH_DIR = Path(__file__).resolve().parent
+DEEP_OFFSET = 1000
+PASSWORD = "benchmark passphrase"  # a throwaway account
+WRK_POST = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, '{"status": "Benchmark post number ' .. counter .. ' #bench"}')
+end
+"""
+
+
+def wrk_post(url: str, headers: dict[str, str], connections: int, duration: float) -> LoadResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_REPORT + WRK_POST)
+    try:
+        whole = max(1, math.ceil(duration))  # wrk takes whole seconds only
+        args = ["wrk", "-t1", f"-c{connections}", f"-d{whole}s", "--timeout", "10s", "-s", script.name]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        out = subprocess.run(
+            [*args, url], capture_output=True, text=True, check=True, timeout=duration + 60
+        ).stdout
+    finally:
+        Path(script.name).unlink(missing_ok=True)
+    r = json.loads(
+        next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")).removeprefix("WRK_JSON ")
+    )
+    seconds = r["duration_us"] / 1e6
+    errors = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "status_errors"))
+    return LoadResult(
+        tool="wrk",
+        connections=connections,
+        duration_s=round(seconds, 2),
+        requests=r["requests"],
+        errors=errors,
+        rps=round(r["requests"] / seconds, 1),
+        p50_ms=r["p50_us"] / 1000,
+        p90_ms=r["p90_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        max_ms=r["max_us"] / 1000,
+    )
+
+
+def register_reader(gateway: str) -> tuple[str, int]:
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        app = client.post(
+            "/api/v1/apps",
+            data={
+                "client_name": "bench",
+                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+                "scopes": "read write",
+            },
+        ).json()
+        app_token = client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "scope": "read write",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+            },
+        ).json()
+        name = f"reader_{uuid.uuid4().hex[:8]}"
+        token = client.post(
+            "/api/v1/accounts",
+            headers={"Authorization": f"Bearer {app_token['access_token']}"},
+            data={"username": name, "email": f"{name}@example.com", "password": PASSWORD, "agreement": "1"},
+        ).json()["access_token"]
+        me = client.get("/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"})
+        return token, int(me.json()["id"])
+
+
+def adopt_network_position(database_url: str, reader: int, model: int) -> dict[str, int]:
+    """The reader follows whom `model` follows, is followed by its followers, and gets its feed."""
+    deadline = time.monotonic() + 30
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        while True:  # the reader reaches the posts service's replica through `user.registered`
+            cur.execute("SELECT 1 FROM accounts WHERE id = %s", (reader,))
+            if cur.fetchone() or time.monotonic() > deadline:
+                break
+            conn.commit()
+            time.sleep(0.2)
+        cur.execute(
+            "INSERT INTO follows SELECT %s, target_account_id, true, now() FROM follows "
+            "WHERE account_id = %s",
+            (reader, model),
+        )
+        following = cur.rowcount
+        cur.execute(
+            "INSERT INTO follows SELECT account_id, %s, true, now() FROM follows "
+            "WHERE target_account_id = %s",
+            (reader, model),
+        )
+        followers = cur.rowcount
+        cur.execute(
+            "INSERT INTO home_feed SELECT %s, status_id, author_id FROM home_feed WHERE account_id = %s",
+            (reader, model),
+        )
+        feed = cur.rowcount
+        # An old page: 1,000 entries down, or the last full page of a shorter feed.
+        deep = max(0, min(DEEP_OFFSET, feed - 20))
+        cur.execute(
+            "SELECT status_id FROM home_feed WHERE account_id = %s ORDER BY status_id DESC OFFSET %s LIMIT 1",
+            (reader, deep),
+        )
+        row = cur.fetchone()
+        cur.execute("ANALYZE home_feed")
+    return {
+        "following": following,
+        "followers": followers,
+        "feed": feed,
+        "deep_offset": deep,
+        "deep_max_id": row[0] if row else 0,
+    }
+
+
+def measure(name: str, size: int, run, connections: int, duration: float, warmup: float) -> dict:
+    run(connections, warmup)
+    result = run(connections, duration).as_dict()
+    row = {"target": name, "statuses": size, **result}
+    print(
+        f"  {name:<10} {size:>9,} statuses  c={connections:<3} {row['rps']:>8.1f} req/s  "
+        f"p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  errors {row['errors']}",
+        flush=True,
+    )
+    return row
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = [
+        "| target | statuses | connections | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['target']} | {r['statuses']:,} | {r['connections']} | {r['rps']:.1f} | "
+            f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="20000,1000000", help="comma-separated status counts")
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--follows", type=int, default=100)
+    parser.add_argument("--connections", default="32", help="comma-separated connection counts")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args()
+    missing = missing_server_packages()
+    if missing:
+        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+        return 1
+    tool = ("wrk" if wrk_available() else "python") if args.tool == "auto" else args.tool
+    sizes = [int(s) for s in args.sizes.split(",")]
+    connections = [int(c) for c in args.connections.split(",")]
+    info = machine_info(tool)
+    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
+
+    base = make_base_dir("microblog-bench-posts-")
+    rows: list[dict] = []
+    datasets: dict[int, dict] = {}
+    with PostgresServer(base / "postgres") as pg, RabbitMQServer(base / "rabbitmq") as mq:
+        for size in sizes:
+            url = pg.create_database(f"posts_bench_{size}")
+            upgrade_to_head(POSTS.migrations, url)
+            print(f"generating {size:,} statuses ...", flush=True)
+            datasets[size] = generate(
+                url.replace("postgresql+psycopg2://", "postgresql://"),
+                accounts=args.accounts,
+                statuses=size,
+                follows=args.follows,
+                seed=1,
+                public_url="http://127.0.0.1",
+            )
+            print(f"  {json.dumps(datasets[size])}", flush=True)
+        for size in sizes:
+            url = pg.url_for(f"posts_bench_{size}")
+            raw_url = url.replace("postgresql+psycopg2://", "postgresql://")
+            extra_env = {
+                "posts": {"DATABASE_URL": url, "DB_POOL_SIZE": "20"},
+                "gateway": {
+                    "RATE_LIMIT_DEFAULT": "1000000000/minute",
+                    "RATE_LIMIT_REGISTRATION": "1000/minute",
+                },
+            }
+            with LocalStack(postgres=pg, rabbitmq=mq, extra_env=extra_env) as stack:
+                token, reader = register_reader(stack.gateway_url)
+                position = adopt_network_position(raw_url, reader, typical_account(raw_url))
+                datasets[size]["reader"] = position
+                print(f"  reader {reader}: {position}", flush=True)
+                auth = {"Authorization": f"Bearer {token}"}
+                home = stack.gateway_url + "/api/v1/timelines/home"
+                deep = f"{home}?max_id={position['deep_max_id']}"
+                # A first post waits for the language detector's models, which load in the
+                # background at start-up: none of that in the measured runs.
+                first = httpx.post(
+                    stack.gateway_url + "/api/v1/statuses",
+                    headers=auth,
+                    timeout=60,
+                    json={"status": "Hello, this is the benchmark reader."},
+                )
+                assert first.status_code == 200, first.text[:500]
+                page = httpx.get(home, headers=auth, timeout=30)
+                assert page.status_code == 200 and len(page.json()) == 20, page.text[:500]
+                post = stack.gateway_url + "/api/v1/statuses"
+                targets = {
+                    "home p1": partial(run_load, tool, home, auth),
+                    "home deep": partial(run_load, tool, deep, auth),
+                }
+                if tool == "wrk":
+                    targets["create"] = partial(wrk_post, post, auth)
+                for conns in connections:
+                    for name, run in targets.items():
+                        rows.append(measure(name, size, run, conns, args.duration, args.warmup))
+        for size in sizes:
+            pg.drop_database(f"posts_bench_{size}")
+    shutil.rmtree(base, ignore_errors=True)
+
+    table = markdown_table(rows)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "when": stamp,
+        "machine": info,
+        "datasets": datasets,
+        "rows": rows,
+        "parameters": {"duration_s": args.duration, "warmup_s": args.warmup},
+    }
+    (args.out / f"posts-{stamp}.json").write_text(json.dumps(result, indent=2))
+    markdown = (
+        f"# Posts benchmark {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), load tool {tool}, "
+        f"{args.duration:g}s per run after {args.warmup:g}s warm-up, through the gateway.\n\n"
+        f"Datasets: "
+        + "; ".join(
+            f"{s:,} statuses: {d['follows']:,} follows, {d['home_feed_rows']:,} home feed rows, "
+            f"generated in {sum(d['seconds'].values()):.0f}s"
+            for s, d in datasets.items()
+        )
+        + f"\n\n{table}\n"
+    )
+    (args.out / f"posts-{stamp}.md").write_text(markdown)
+    (args.out / "posts-latest.md").write_text(markdown)
+    print()
+    print(table)
+    print(f"\nwritten: {args.out / f'posts-{stamp}.json'} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

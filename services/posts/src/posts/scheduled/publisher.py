@@ -1,0 +1,132 @@
+"""Publishes scheduled statuses when they are due: exactly once, on time (it looks every
+`SCHEDULED_POLL_INTERVAL_SECONDS`), with any number of replicas, across restarts.
+
+Each due row is published in its own transaction that also deletes the row. The row is picked
+with `FOR UPDATE SKIP LOCKED` (PostgreSQL), so replicas take different rows, and claimed by a
+conditional delete: only the transaction whose DELETE removed the row goes on to publish (on
+SQLite, where writers queue for one lock, the second finds nothing to delete). A crash before the
+commit leaves the row in place, and the next run (or another replica) publishes it; after the
+commit the row is gone. The status and its `post.published` event commit with the claim.
+
+The same loop purges idempotency keys past their hour."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import structlog
+from sqlalchemy import delete, select
+
+from microblog_common.db import Database
+from posts.models import ScheduledStatus
+from posts.runtime import Runtime
+from posts.statuses import repository as statuses_repository
+from posts.statuses.service import Draft, publish
+
+log = structlog.get_logger(__name__)
+
+PURGE_EVERY = timedelta(minutes=10)
+
+
+class ScheduledPublisher:
+    def __init__(self, db: Database, runtime: Runtime):
+        self.db = db
+        self.runtime = runtime
+        self.poll_interval = runtime.settings.scheduled_poll_interval_seconds
+        self.batch_size = runtime.settings.scheduled_batch_size
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="scheduled-publisher")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except TimeoutError:
+                self._task.cancel()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await anyio.to_thread.run_sync(self.publish_due)
+                await anyio.to_thread.run_sync(self._maybe_purge)
+            except Exception as exc:
+                log.warning("scheduled_publisher_error", error=str(exc), error_type=type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    def publish_due(self) -> int:
+        """Publishes every due status (a batch at a time); returns how many this call published."""
+        published = 0
+        while not self._stopping.is_set():
+            due = self._due_ids()
+            if not due:
+                return published
+            for scheduled_id in due:
+                published += self._publish_one(scheduled_id)
+            if len(due) < self.batch_size:
+                return published
+        return published
+
+    def _due_ids(self) -> list[int]:
+        with self.db.unit_of_work() as session:
+            return list(
+                session.scalars(
+                    select(ScheduledStatus.id)
+                    .where(ScheduledStatus.scheduled_at <= datetime.now(UTC))
+                    .order_by(ScheduledStatus.scheduled_at, ScheduledStatus.id)
+                    .limit(self.batch_size)
+                )
+            )
+
+    def _publish_one(self, scheduled_id: int) -> int:
+        try:
+            with self.db.unit_of_work() as session:
+                scheduled = session.scalar(
+                    select(ScheduledStatus)
+                    .where(ScheduledStatus.id == scheduled_id)
+                    .with_for_update(skip_locked=True)
+                )
+                if scheduled is None:  # published by another replica, or being published now
+                    return 0
+                claimed = session.execute(delete(ScheduledStatus).where(ScheduledStatus.id == scheduled_id))
+                if claimed.rowcount != 1:
+                    return 0
+                author = statuses_repository.account(session, scheduled.account_id)
+                if author is None:
+                    log.warning(
+                        "scheduled_status_dropped", scheduled_status_id=scheduled_id, reason="no account"
+                    )
+                    return 0
+                status = publish(session, self.runtime, author, Draft.from_params(scheduled.params))
+                log.info(
+                    "scheduled_status_published",
+                    scheduled_status_id=scheduled_id,
+                    status_id=status.id,
+                    late_ms=int((datetime.now(UTC) - scheduled.scheduled_at).total_seconds() * 1000),
+                )
+                return 1
+        except Exception as exc:
+            # Rolled back: the row stays and is tried again at the next run.
+            log.warning(
+                "scheduled_status_failed", scheduled_status_id=scheduled_id, error=str(exc),
+                error_type=type(exc).__name__,
+            )  # fmt: skip
+            return 0
+
+    def _maybe_purge(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        ttl = timedelta(seconds=self.runtime.settings.idempotency_seconds)
+        with self.db.unit_of_work() as session:
+            statuses_repository.purge_idempotency_keys(session, now - ttl)

@@ -1,0 +1,114 @@
+"""Scheduled statuses: created by POST /api/v1/statuses with `scheduled_at`, listed, moved and
+cancelled here, published by `publisher.py` when due. Mastodon's rules: at least the minimum lead
+ahead (5 minutes by default), at most 300 pending per account and 25 for one (UTC) day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from microblog_common.errors import NotFound
+from microblog_common.ids import new_id, parse_id
+from microblog_common.pagination import Page
+from posts.models import ScheduledStatus
+from posts.runtime import Runtime
+from posts.statuses.queries import in_page_order, paged
+from posts.statuses.rendering import iso
+from posts.statuses.service import Draft, invalid
+
+TOO_SOON = "Scheduled at The scheduled date must be in the future"
+
+
+def parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise invalid("Scheduled at is invalid", "scheduled_at") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _check(
+    session: Session, runtime: Runtime, account_id: int, at: datetime, moving: int | None = None
+) -> None:
+    settings = runtime.settings
+    if at < datetime.now(UTC) + timedelta(seconds=settings.scheduled_min_lead_seconds):
+        raise invalid(TOO_SOON, "scheduled_at")
+    mine = select(func.count()).select_from(ScheduledStatus).where(ScheduledStatus.account_id == account_id)
+    if moving is not None:
+        mine = mine.where(ScheduledStatus.id != moving)
+    else:
+        total = session.scalar(mine) or 0
+        if total >= settings.scheduled_total_limit:
+            raise invalid(f"You have exceeded the limit of {settings.scheduled_total_limit} scheduled posts")
+    day = datetime.combine(at.date(), time(), tzinfo=UTC)
+    same_day = mine.where(
+        ScheduledStatus.scheduled_at >= day, ScheduledStatus.scheduled_at < day + timedelta(days=1)
+    )
+    if (session.scalar(same_day) or 0) >= settings.scheduled_daily_limit:
+        raise invalid(
+            f"You have exceeded the limit of {settings.scheduled_daily_limit} scheduled posts for today"
+        )
+
+
+def schedule(
+    session: Session, runtime: Runtime, account_id: int, draft: Draft, when: str, idempotency: str | None
+) -> ScheduledStatus:
+    at = parse_time(when)
+    _check(session, runtime, account_id, at)
+    scheduled = ScheduledStatus(
+        id=new_id(),
+        account_id=account_id,
+        scheduled_at=at,
+        params=draft.params(idempotency),
+        created_at=datetime.now(UTC),
+    )
+    session.add(scheduled)
+    session.flush()
+    return scheduled
+
+
+def as_json(scheduled: ScheduledStatus) -> dict[str, Any]:
+    return {
+        "id": str(scheduled.id),
+        "scheduled_at": iso(scheduled.scheduled_at),
+        "params": scheduled.params,
+        "media_attachments": [],
+    }
+
+
+def page_of(session: Session, account_id: int, page: Page) -> list[ScheduledStatus]:
+    stmt = paged(
+        select(ScheduledStatus).where(ScheduledStatus.account_id == account_id), ScheduledStatus.id, page
+    )
+    return in_page_order(list(session.scalars(stmt)), page)
+
+
+def own(session: Session, account_id: int, scheduled_id: str, *, for_update: bool = False) -> ScheduledStatus:
+    stmt = select(ScheduledStatus).where(
+        ScheduledStatus.id == parse_id(scheduled_id), ScheduledStatus.account_id == account_id
+    )
+    found = session.scalar(stmt.with_for_update() if for_update else stmt)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def reschedule(
+    session: Session, runtime: Runtime, account_id: int, scheduled_id: str, when: str | None
+) -> ScheduledStatus:
+    scheduled = own(session, account_id, scheduled_id, for_update=True)
+    if when is None:
+        return scheduled
+    at = parse_time(when)
+    _check(session, runtime, account_id, at, moving=scheduled.id)
+    scheduled.scheduled_at = at
+    session.flush()
+    return scheduled
+
+
+def cancel(session: Session, account_id: int, scheduled_id: str) -> None:
+    scheduled = own(session, account_id, scheduled_id)
+    session.execute(delete(ScheduledStatus).where(ScheduledStatus.id == scheduled.id))

@@ -1,0 +1,249 @@
+"""Every write of a status and what hangs off it: mentions, hashtags, counts, the fan-out into home
+feeds, idempotency keys. Flushes, never commits: a status, its fan-out and its event share one
+transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, delete, exists, func, literal, or_, select, true, union, update
+from sqlalchemy.orm import Session
+
+from microblog_common.ids import new_id
+from posts.models import (
+    OPEN_VISIBILITIES,
+    Account,
+    Favourite,
+    Follow,
+    HomeFeed,
+    IdempotencyKey,
+    Mention,
+    Status,
+    StatusEdit,
+    StatusTag,
+    Tag,
+)
+from posts.sql import dialect_insert
+
+
+def account(session: Session, account_id: int) -> Account | None:
+    return session.get(Account, account_id)
+
+
+def wait_for_account(session: Session, account_id: int, seconds: float) -> Account | None:
+    """The account from the replica, waiting up to `seconds` for its `user.registered` event to be
+    handled (a client may post the moment it has signed up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = session.scalar(
+            select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
+        )
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.05)
+
+
+def accounts_by_username(session: Session, usernames: Sequence[str]) -> list[Account]:
+    if not usernames:
+        return []
+    return list(session.scalars(select(Account).where(func.lower(Account.username).in_(list(usernames)))))
+
+
+def lock_author(session: Session, account_id: int) -> None:
+    """Serialises posting with changes to who follows the author (see `fan_out`)."""
+    session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+
+
+def add_status(session: Session, status: Status) -> None:
+    session.add(status)
+    session.flush()
+
+
+def add_mentions(session: Session, status_id: int, account_ids: Sequence[int]) -> None:
+    """Mentions (again) these accounts; earlier mentions an edit dropped stay, silent."""
+    session.execute(update(Mention).where(Mention.status_id == status_id).values(silent=True))
+    if not account_ids:
+        return
+    insert = dialect_insert(session)(Mention).values(
+        [{"status_id": status_id, "account_id": a, "silent": False} for a in account_ids]
+    )
+    session.execute(
+        insert.on_conflict_do_update(index_elements=["status_id", "account_id"], set_={"silent": False})
+    )
+
+
+def set_tags(session: Session, status_id: int, names: Sequence[str]) -> None:
+    session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
+    if not names:
+        return
+    now = datetime.now(UTC)
+    session.execute(
+        dialect_insert(session)(Tag)
+        .values([{"id": new_id(), "name": name, "created_at": now} for name in names])
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    tag_ids = session.scalars(select(Tag.id).where(Tag.name.in_(list(names))))
+    session.execute(
+        dialect_insert(session)(StatusTag)
+        .values([{"tag_id": tag_id, "status_id": status_id} for tag_id in tag_ids])
+        .on_conflict_do_nothing(index_elements=["tag_id", "status_id"])
+    )
+
+
+def counts_towards_replies(visibility: str) -> bool:
+    """Mastodon counts (replies of a post, posts of an account) only what everyone may see."""
+    return visibility in OPEN_VISIBILITIES
+
+
+def change_replies_count(session: Session, status_id: int, delta: int) -> None:
+    session.execute(
+        update(Status).where(Status.id == status_id).values(replies_count=Status.replies_count + delta)
+    )
+
+
+def change_statuses_count(
+    session: Session, account_id: int, delta: int, last_status_at: datetime | None
+) -> None:
+    values: dict[str, Any] = {"statuses_count": Account.statuses_count + delta}
+    if last_status_at is not None:
+        values["last_status_at"] = last_status_at
+    session.execute(update(Account).where(Account.id == account_id).values(**values))
+
+
+def fan_out(session: Session, status: Status, mentioned: Sequence[int]) -> None:
+    """Writes the status into the home feed of its author and of each follower who may see it
+    there, as Mastodon's FanOutOnWriteService and FeedManager decide: a direct post only to the
+    followers it mentions; a reply to someone else only to followers who are that someone or
+    follow them.
+
+    The caller holds the author's account row lock (`lock_author`), as a follow or unfollow of the
+    author does while it merges or prunes feeds: either this status is committed before that
+    handler reads the author's statuses, or the follow change is committed before this reads the
+    followers; never neither (a post missing from a new follower's feed)."""
+    author = status.account_id
+    recipients = select(Follow.account_id).where(Follow.target_account_id == author, Follow.active.is_(True))
+    if status.visibility == "direct":
+        recipients = recipients.where(Follow.account_id.in_(list(mentioned) or [0]))
+    replied_to = status.in_reply_to_account_id
+    if replied_to is not None and replied_to != author:
+        f2 = Follow.__table__.alias("replied_to_follow")
+        reader_follows_replied_to = exists().where(
+            f2.c.account_id == Follow.account_id, f2.c.target_account_id == replied_to, f2.c.active.is_(True)
+        )
+        recipients = recipients.where(or_(Follow.account_id == replied_to, reader_follows_replied_to))
+    readers = union(select(literal(author, BigInteger).label("account_id")), recipients).subquery()
+    # `WHERE true`: SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
+    rows = select(readers.c.account_id, literal(status.id, BigInteger), literal(author, BigInteger)).where(
+        true()
+    )
+    session.execute(
+        dialect_insert(session)(HomeFeed)
+        .from_select(["account_id", "status_id", "author_id"], rows)
+        .on_conflict_do_nothing(index_elements=["account_id", "status_id"])
+    )
+
+
+def remove_from_feeds(session: Session, status: Status) -> None:
+    """Every home feed row of the status, found by primary key: they can only be in the feeds of
+    the author, the author's followers and the accounts it mentions (an unfollow took the rest)."""
+    readers = union(
+        select(literal(status.account_id, BigInteger)),
+        select(Follow.account_id).where(Follow.target_account_id == status.account_id),
+        select(Mention.account_id).where(Mention.status_id == status.id),
+    )
+    session.execute(delete(HomeFeed).where(HomeFeed.status_id == status.id, HomeFeed.account_id.in_(readers)))
+
+
+def delete_status(session: Session, status: Status) -> None:
+    remove_from_feeds(session, status)
+    for table, column in (
+        (Favourite, Favourite.status_id),
+        (Mention, Mention.status_id),
+        (StatusTag, StatusTag.status_id),
+        (StatusEdit, StatusEdit.status_id),
+    ):
+        session.execute(delete(table).where(column == status.id))
+    session.execute(delete(Status).where(Status.id == status.id))
+
+
+def own_status_for_update(session: Session, status_id: int | None, account_id: int) -> Status | None:
+    if status_id is None:
+        return None
+    return session.scalar(
+        select(Status).where(Status.id == status_id, Status.account_id == account_id).with_for_update()
+    )
+
+
+def edits(session: Session, status_id: int) -> list[StatusEdit]:
+    return list(
+        session.scalars(select(StatusEdit).where(StatusEdit.status_id == status_id).order_by(StatusEdit.id))
+    )
+
+
+def add_edit(session: Session, status: Status, at: datetime) -> None:
+    session.add(
+        StatusEdit(
+            id=new_id(),
+            status_id=status.id,
+            account_id=status.account_id,
+            text=status.text,
+            content=status.content,
+            spoiler_text=status.spoiler_text,
+            sensitive=status.sensitive,
+            language=status.language,
+            created_at=at,
+        )
+    )
+    session.flush()
+
+
+# -- Idempotency-Key --------------------------------------------------------------------------
+
+
+def claim_idempotency_key(
+    session: Session, account_id: int, key: str, ttl: timedelta
+) -> IdempotencyKey | None:
+    """Takes the key for this request and returns None, or returns the live claim of an earlier
+    request (committed: a concurrent one with the same key waits here for it on PostgreSQL)."""
+    now = datetime.now(UTC)
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < now - ttl,
+        )
+    )
+    inserted = session.execute(
+        dialect_insert(session)(IdempotencyKey)
+        .values(account_id=account_id, key=key, created_at=now)
+        .on_conflict_do_nothing(index_elements=["account_id", "key"])
+    )
+    if inserted.rowcount == 1:
+        return None
+    return session.scalar(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
+        .execution_options(populate_existing=True)
+    )
+
+
+def record_idempotency_result(
+    session: Session,
+    account_id: int,
+    key: str,
+    *,
+    status_id: int | None = None,
+    scheduled_status_id: int | None = None,
+) -> None:
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
+        .values(status_id=status_id, scheduled_status_id=scheduled_status_id)
+    )
+
+
+def purge_idempotency_keys(session: Session, older_than: datetime) -> int:
+    return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than)).rowcount

@@ -1,0 +1,110 @@
+"""GET /api/v1/timelines/home, /public, /tag/:hashtag and GET /api/v1/accounts/:id/statuses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from microblog_common.db import SessionDep
+from microblog_common.internal_auth import Identity, optional_token, require_user
+from microblog_common.pagination import Page, page_params
+from posts.paging import link_headers
+from posts.runtime import Runtime, RuntimeDep
+from posts.statuses.rendering import status_json
+from posts.timelines import service
+
+router = APIRouter(tags=["timelines"])
+
+Reader = Annotated[Identity | None, Depends(optional_token("read", "read:statuses"))]
+HomeReader = Annotated[Identity, Depends(require_user("read", "read:statuses"))]
+StatusesPage = Annotated[Page, Depends(page_params)]
+_TRUE = {"1", "true", "t", "yes", "on"}
+
+
+def flag(value: str | None) -> bool:
+    """Rails' boolean params: `true`, `1`, ... (Mastodon.py sends `1`/`0`)."""
+    return value is not None and value.strip().lower() in _TRUE
+
+
+Flag = Annotated[str | None, Query()]
+
+
+def _page(
+    request: Request, runtime: Runtime, page: Page, viewer: int | None, result: tuple[list[Any], list[int]]
+) -> JSONResponse:
+    rows, cursors = result
+    return JSONResponse(
+        [status_json(row, viewer, runtime.urls) for row in rows],
+        headers=link_headers(request, runtime.urls, page, cursors),
+    )
+
+
+def _viewer(identity: Identity | None) -> int | None:
+    return identity.user_id if identity is not None else None
+
+
+@router.get("/api/v1/timelines/home")
+def home(
+    request: Request, session: SessionDep, runtime: RuntimeDep, identity: HomeReader, page: StatusesPage
+) -> JSONResponse:
+    assert identity.user_id is not None
+    return _page(request, runtime, page, identity.user_id, service.home(session, identity.user_id, page))
+
+
+@router.get("/api/v1/timelines/public")
+def public(
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Reader,
+    page: StatusesPage,
+    local: Flag = None,
+    remote: Flag = None,
+    only_media: Flag = None,
+) -> JSONResponse:
+    viewer = _viewer(identity)
+    result = service.public(session, viewer, page, remote=flag(remote), only_media=flag(only_media))
+    return _page(request, runtime, page, viewer, result)
+
+
+@router.get("/api/v1/timelines/tag/{hashtag}")
+def hashtag(
+    hashtag: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Reader,
+    page: StatusesPage,
+    local: Flag = None,
+    remote: Flag = None,
+    only_media: Flag = None,
+) -> JSONResponse:
+    viewer = _viewer(identity)
+    result = service.hashtag(session, viewer, hashtag, page, remote=flag(remote), only_media=flag(only_media))
+    return _page(request, runtime, page, viewer, result)
+
+
+@router.get("/api/v1/accounts/{account_id}/statuses")
+def account_statuses(
+    account_id: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Reader,
+    page: StatusesPage,
+    only_media: Flag = None,
+    pinned: Flag = None,
+    exclude_replies: Flag = None,
+    exclude_reblogs: Flag = None,
+    exclude_direct: Flag = None,
+    tagged: str | None = Query(None),
+) -> JSONResponse:
+    viewer = _viewer(identity)
+    result = service.account_statuses(
+        session, viewer, account_id, page,
+        exclude_replies=flag(exclude_replies), exclude_direct=flag(exclude_direct),
+        tagged=tagged or None, only_media=flag(only_media), pinned=flag(pinned),
+    )  # fmt: skip
+    return _page(request, runtime, page, viewer, result)

@@ -1,0 +1,148 @@
+"""The timelines: home, public, hashtag and an account's statuses. Each page is one query, walking
+one index newest first from the cursor and stopping after `limit` rows, so it costs the same at a
+million statuses as at a thousand:
+
+- home: the reader's rows of `home_feed` (primary key `(account_id, status_id)`), filled by fan-out
+  on write; the status, its author and the reader's favourite are joined to each row;
+- public: the partial index of public, non-reply statuses (`ix_statuses_public_timeline`);
+- hashtag: `status_tags` by `(tag_id, status_id)`, the tag found by an init-plan subquery;
+- account: `statuses` by `(account_id, id)`, filtered by what the reader may see.
+
+Each function returns `(rows, cursors)`: the rows to render and the cursor of every row the page
+walked (some home rows may have no status to render: deleted since, or no longer visible), which
+the `Link` header is built from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from microblog_common.errors import NotFound
+from microblog_common.ids import parse_id
+from microblog_common.pagination import Page
+from posts.models import Account, HomeFeed, StatusTag, Tag, in_public_timeline
+from posts.statuses.queries import follows, in_page_order, paged, renderable, statuses, visible_to
+
+Page_ = tuple[list[Any], list[int]]
+
+
+def _rows(session: Session, stmt: Any, page: Page, cursor_name: str = "id") -> Page_:
+    rows = in_page_order(session.execute(stmt).all(), page)
+    cursors = [getattr(r, cursor_name) for r in rows]
+    return [r for r in rows if r.id is not None and r.author_id is not None], cursors
+
+
+def _still_visible_in_home(viewer_id: int) -> Any:
+    """Fan-out checked visibility when it wrote the row; what can change since is the follow a
+    followers-only post was delivered through (an unfollow racing the post). A direct post got in
+    by mentioning the reader, and mentions are never taken back."""
+    return or_(
+        statuses.c.visibility != "private",
+        statuses.c.account_id == viewer_id,
+        follows(viewer_id, statuses.c.account_id),
+    )
+
+
+def home_query(viewer_id: int, page: Page) -> Select:
+    feed = HomeFeed.__table__
+    stmt = renderable(
+        viewer_id,
+        source=feed,
+        onclause=and_(statuses.c.id == feed.c.status_id, _still_visible_in_home(viewer_id)),
+    )
+    stmt = stmt.add_columns(feed.c.status_id.label("cursor")).where(feed.c.account_id == viewer_id)
+    return paged(stmt, feed.c.status_id, page)
+
+
+def home(session: Session, viewer_id: int, page: Page) -> Page_:
+    return _rows(session, home_query(viewer_id, page), page, "cursor")
+
+
+def public_query(viewer_id: int | None, page: Page) -> Select:
+    return paged(renderable(viewer_id).where(in_public_timeline(statuses)), statuses.c.id, page)
+
+
+def public(session: Session, viewer_id: int | None, page: Page, *, remote: bool, only_media: bool) -> Page_:
+    # Every status here is local; none has media.
+    if remote or only_media:
+        return [], []
+    return _rows(session, public_query(viewer_id, page), page)
+
+
+def _tag_id(name: str) -> Any:
+    return select(Tag.id).where(Tag.name == name.strip().lstrip("#").lower()).scalar_subquery()
+
+
+def hashtag_query(viewer_id: int | None, name: str, page: Page) -> Select:
+    tagged = StatusTag.__table__
+    stmt = (
+        renderable(viewer_id)
+        .join(tagged, tagged.c.status_id == statuses.c.id)
+        .where(tagged.c.tag_id == _tag_id(name), statuses.c.visibility == "public")
+    )
+    return paged(stmt, tagged.c.status_id, page)
+
+
+def hashtag(
+    session: Session, viewer_id: int | None, name: str, page: Page, *, remote: bool, only_media: bool
+) -> Page_:
+    if remote or only_media:
+        return [], []
+    return _rows(session, hashtag_query(viewer_id, name, page), page)
+
+
+def account_query(
+    viewer_id: int | None,
+    author: int,
+    page: Page,
+    *,
+    exclude_replies: bool,
+    exclude_direct: bool,
+    tagged: str | None,
+) -> Select:
+    stmt = renderable(viewer_id).where(statuses.c.account_id == author, visible_to(viewer_id))
+    if exclude_replies:
+        stmt = stmt.where(
+            or_(statuses.c.in_reply_to_id.is_(None), statuses.c.in_reply_to_account_id == author)
+        )
+    if exclude_direct:
+        stmt = stmt.where(statuses.c.visibility != "direct")
+    if tagged:
+        stmt = stmt.where(
+            exists().where(StatusTag.status_id == statuses.c.id, StatusTag.tag_id == _tag_id(tagged))
+        )
+    return paged(stmt, statuses.c.id, page)
+
+
+def account_statuses(
+    session: Session,
+    viewer_id: int | None,
+    account_id: str,
+    page: Page,
+    *,
+    exclude_replies: bool,
+    exclude_direct: bool,
+    tagged: str | None,
+    only_media: bool,
+    pinned: bool,
+) -> Page_:
+    author = parse_id(account_id)
+    if author is None:
+        raise NotFound()
+    rows: Page_ = ([], [])
+    if not (only_media or pinned):  # no media; nothing pinned
+        stmt = account_query(
+            viewer_id,
+            author,
+            page,
+            exclude_replies=exclude_replies,
+            exclude_direct=exclude_direct,
+            tagged=tagged,
+        )
+        rows = _rows(session, stmt, page)
+    # Only an empty page costs a second query: is there such an account at all?
+    if not rows[1] and session.get(Account, author) is None:
+        raise NotFound()
+    return rows

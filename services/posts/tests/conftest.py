@@ -1,0 +1,224 @@
+"""The posts service on SQLite and on the test session's PostgreSQL, called as the gateway would
+(signed identity headers). What the users service would tell it arrives as real `user.*` events
+on the service's in-process bus, handled by its inbox consumer as in production."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event as sa_event
+
+from microblog_common.events import Event
+from microblog_common.ids import new_id
+from microblog_common.testing import BACKENDS, CapturedEvents, ServiceClient, database_url, run_service
+from posts.app import create_app
+from posts.settings import Settings
+
+PUBLIC_URL = "http://social.example"
+# Short waits so tests run fast; scheduling tests set their own lead time.
+FAST = {
+    "public_url": PUBLIC_URL,
+    "replica_wait_seconds": 0.3,
+    "scheduled_poll_interval_seconds": 0.2,
+    "detected_languages": ("en", "es", "fr", "de"),
+}
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    version: int = 1
+
+
+class Caller:
+    """Requests as one user (or anonymously), through an emulated gateway."""
+
+    def __init__(self, posts: Posts, user_id: int | None, scopes: str = "read write follow push"):
+        self.posts = posts
+        self.user_id = user_id
+        self.scopes = scopes
+
+    def request(self, method: str, path: str, **kwargs: Any):
+        if self.user_id is not None:
+            kwargs.setdefault("user_id", self.user_id)
+            kwargs.setdefault("scopes", self.scopes)
+        return self.posts.client.request(method, path, **kwargs)
+
+    def get(self, path: str, **kw: Any):
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any):
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any):
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any):
+        return self.request("DELETE", path, **kw)
+
+    # -- shortcuts -------------------------------------------------------------------------
+    def status(self, text: str, **form: Any) -> dict:
+        r = self.post("/api/v1/statuses", json={"status": text, **form})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+class Posts:
+    def __init__(self, client: ServiceClient, raw, captured: CapturedEvents):
+        self.client = client
+        self.raw = raw
+        self.captured = captured
+
+    @property
+    def app(self):
+        return self.raw.app
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.state.settings
+
+    def as_(self, user: User | int | None, scopes: str = "read write follow push") -> Caller:
+        return Caller(self, user.id if isinstance(user, User) else user, scopes)
+
+    @property
+    def anonymous(self) -> Caller:
+        return Caller(self, None)
+
+    # -- what the users service would publish ---------------------------------------------
+    def deliver(self, event_type: str, data: dict[str, Any], subject: int | str) -> Event:
+        event = Event(type=event_type, producer="users", subject=str(subject), data=data)
+        self.raw.portal.call(self.app.state.bus.publish, [event])
+        return event
+
+    def snapshot(self, user: User, **changes: Any) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        return {
+            "id": str(user.id),
+            "username": user.username,
+            "acct": user.username,
+            "display_name": changes.get("display_name", ""),
+            "note": changes.get("note", ""),
+            "note_text": "",
+            "url": f"{PUBLIC_URL}/@{user.username}",
+            "avatar": f"{PUBLIC_URL}/avatars/{user.id}.svg",
+            "avatar_static": f"{PUBLIC_URL}/avatars/{user.id}.svg",
+            "header": f"{PUBLIC_URL}/avatars/header.svg",
+            "locked": False,
+            "bot": changes.get("bot", False),
+            "discoverable": False,
+            "indexable": False,
+            "hide_collections": False,
+            "fields": changes.get("fields", []),
+            "created_at": now,
+            "updated_at": now,
+            "version": user.version,
+        }
+
+    def register(self, username: str, **profile: Any) -> User:
+        user = User(new_id(), username)
+        data = {**self.snapshot(user, **profile), "email": f"{username}@example.com", "locale": "en"}
+        self.deliver("user.registered", data, user.id)
+        return user
+
+    def update_profile(self, user: User, version: int | None = None, **profile: Any) -> None:
+        if version is None:
+            user.version += 1
+            version = user.version
+        self.deliver("user.updated", {**self.snapshot(user, **profile), "version": version}, user.id)
+
+    def follow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+        data = {
+            "follower_id": str(follower.id),
+            "followee_id": str(followee.id),
+            "at": (at or datetime.now(UTC)).isoformat(),
+            "notify": False,
+            "reblogs": True,
+            "languages": None,
+        }
+        self.deliver("user.followed", data, follower.id)
+
+    def unfollow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+        data = {
+            "follower_id": str(follower.id),
+            "followee_id": str(followee.id),
+            "at": (at or datetime.now(UTC)).isoformat(),
+        }
+        self.deliver("user.unfollowed", data, follower.id)
+
+    # -- observing -------------------------------------------------------------------------
+    def events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.captured.of_type(event_type)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    @contextmanager
+    def queries(self) -> Iterator[list[str]]:
+        """The SQL statements run meanwhile, leaving out the background loops' (outbox relay,
+        scheduled publisher)."""
+        statements: list[str] = []
+
+        def record(_conn, _cursor, statement, *_args) -> None:
+            lowered = statement.lower()
+            if "outbox" not in lowered and "scheduled_statuses" not in lowered:
+                statements.append(statement)
+
+        engine = self.app.state.db.engine
+        sa_event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        try:
+            request.getfixturevalue("pg_url")
+        except pytest.FixtureLookupError:
+            pytest.skip(
+                "PostgreSQL backend: no `pg_url` fixture (it comes from the repository's root conftest.py)"
+            )
+    return request.param
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path, backend: str) -> str:
+    return database_url(request, tmp_path, backend, "posts")
+
+
+@pytest.fixture
+def start_service(db_url: str):
+    """`with start_service(**settings) as posts:` the service with settings of the test's own."""
+
+    @contextmanager
+    def start(**overrides: Any) -> Iterator[Posts]:
+        with run_service(create_app, Settings, db_url, **{**FAST, **overrides}) as (client, raw, captured):
+            yield Posts(client, raw, captured)
+
+    return start
+
+
+@pytest.fixture
+def posts(start_service) -> Iterator[Posts]:
+    with start_service() as service:
+        yield service
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

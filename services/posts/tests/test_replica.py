@@ -1,0 +1,105 @@
+"""The replica of the users service's data, fed by `user.*` events: account snapshots (newest
+version wins), the follow graph (latest change wins), counts, deleted accounts, duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from microblog_common.events import Event
+from microblog_common.ids import new_id
+
+from .conftest import User
+
+
+def account_of(posts, status_id: str) -> dict:
+    return posts.anonymous.get(f"/api/v1/statuses/{status_id}").json()["account"]
+
+
+def test_a_profile_change_shows_in_every_status(posts):
+    alice = posts.register("alice", display_name="Alice")
+    first = posts.as_(alice).status("one")
+    second = posts.as_(alice).status("two")
+    posts.update_profile(
+        alice, display_name="Alice Liddell", note="<p>hi</p>", bot=True, fields=[{"name": "w", "value": "x"}]
+    )
+    for status in (first, second):
+        account = account_of(posts, status["id"])
+        assert account["display_name"] == "Alice Liddell" and account["note"] == "<p>hi</p>"
+        assert account["bot"] is True and account["fields"] == [
+            {"name": "w", "value": "x", "verified_at": None}
+        ]
+    home = posts.as_(alice).get("/api/v1/timelines/home").json()
+    assert {s["account"]["display_name"] for s in home} == {"Alice Liddell"}
+
+
+def test_older_snapshots_are_dropped_by_version(posts):
+    alice = posts.register("alice", display_name="v1")
+    status = posts.as_(alice).status("hello")
+    posts.update_profile(alice, version=3, display_name="v3")
+    posts.update_profile(alice, version=2, display_name="v2 (late)")  # delivered out of order
+    assert account_of(posts, status["id"])["display_name"] == "v3"
+    posts.update_profile(alice, version=3, display_name="v3 again")  # same version: a duplicate
+    assert account_of(posts, status["id"])["display_name"] == "v3"
+    posts.update_profile(alice, version=4, display_name="v4")
+    assert account_of(posts, status["id"])["display_name"] == "v4"
+    # A late `user.registered` (version 1) never overwrites a newer profile.
+    posts.deliver("user.registered", {**posts.snapshot(alice, display_name="v1"), "version": 1}, alice.id)
+    assert account_of(posts, status["id"])["display_name"] == "v4"
+
+
+def test_follow_changes_apply_in_the_order_they_happened(posts):
+    alice, bob = posts.register("alice"), posts.register("bob")
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    posts.unfollow(alice, bob)  # the later change, delivered first
+    posts.follow(alice, bob, at=earlier)
+    status = posts.as_(bob).status("for followers", visibility="private")
+    assert posts.as_(alice).get(f"/api/v1/statuses/{status['id']}").status_code == 404
+    assert account_of(posts, posts.as_(bob).status("x")["id"])["followers_count"] == 0
+
+    posts.follow(alice, bob)
+    posts.follow(alice, bob)  # re-sent (e.g. flags changed): counted once
+    assert posts.as_(alice).get(f"/api/v1/statuses/{status['id']}").status_code == 200
+    mine = posts.as_(alice).status("me")
+    assert account_of(posts, mine["id"])["following_count"] == 1
+    assert account_of(posts, posts.as_(bob).status("y")["id"])["followers_count"] == 1
+
+
+def test_follows_delivered_before_the_account_are_counted(posts):
+    early, star = User(new_id(), "early"), posts.register("star")
+    posts.follow(early, star)
+    posts.follow(star, early)
+    posts.deliver(
+        "user.registered", {**posts.snapshot(early), "email": "e@example.com", "locale": "en"}, early.id
+    )
+    account = account_of(posts, posts.as_(early).status("here at last")["id"])
+    assert (account["followers_count"], account["following_count"]) == (1, 1)
+
+
+def test_a_duplicate_event_is_handled_once(posts):
+    alice, bob = posts.register("alice"), posts.register("bob")
+    event = Event(
+        type="user.followed",
+        producer="users",
+        subject=str(alice.id),
+        data={"follower_id": str(alice.id), "followee_id": str(bob.id), "at": datetime.now(UTC).isoformat()},
+    )
+    for _ in range(2):
+        posts.raw.portal.call(posts.app.state.bus.publish, [event])
+    assert account_of(posts, posts.as_(bob).status("x")["id"])["followers_count"] == 1
+
+
+def test_a_deleted_account_takes_its_posts_and_favourites_along(posts):
+    alice, bob = posts.register("alice"), posts.register("bob")
+    posts.follow(bob, alice)
+    root = posts.as_(bob).status("bob's")
+    reply = posts.as_(alice).status("alice's reply", in_reply_to_id=root["id"])
+    posts.as_(alice).post(f"/api/v1/statuses/{root['id']}/favourite")
+    shown = posts.anonymous.get(f"/api/v1/statuses/{root['id']}").json()
+    assert shown["replies_count"] == 1 and shown["favourites_count"] == 1
+    assert shown["account"]["followers_count"] == 0
+    posts.deliver("user.deleted", {"id": str(alice.id)}, alice.id)
+    assert posts.anonymous.get(f"/api/v1/statuses/{reply['id']}").status_code == 404
+    shown = posts.anonymous.get(f"/api/v1/statuses/{root['id']}").json()
+    assert shown["replies_count"] == 0 and shown["favourites_count"] == 0
+    assert posts.anonymous.get(f"/api/v1/accounts/{alice.id}/statuses").status_code == 404
+    assert posts.as_(bob).get("/api/v1/timelines/home").json()[0]["id"] == root["id"]
