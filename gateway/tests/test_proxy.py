@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from gateway.ratelimit import RateLimitRule
 from gateway.routes import resolve
 from microblog_common.internal_auth import verify_request
 
@@ -211,6 +212,38 @@ async def test_an_invalid_token_is_refused_before_any_service(gateway):
     assert response.status_code == 401
     assert response.json() == {"error": "The access token is invalid"}
     assert anonymous.status_code == 200 and anonymous.json()["identity"] is None
+
+
+async def test_tokens_and_passwords_never_reach_the_gateways_logs(gateway, capsys):
+    """At INFO (every request logged), with tokens in each place clients put them, a refused
+    token, a rate-limited one, and a password and client secret on their way to the users service."""
+    valid, forged = "valid-token-4f1c9e", "forged-token-7b2d0a"
+    password, basic = "a-password-9e3f71", "Basic Y2xpZW50LWlkOnNlY3JldC01YzhhMmQ="  # client-id:secret-5c8a2d
+    rules = [RateLimitRule("api", "4/minute", key="ip")]
+    bearer = {"Authorization": f"Bearer {valid}"}
+    async with gateway(
+        log_level="INFO", authenticator=TokenTable({valid: ALICE}), rate_limit_rules=rules
+    ) as client:
+        statuses = [
+            (await client.get("/api/v1/accounts/1", headers=bearer)).status_code,
+            (await client.get(f"/api/v1/notifications?access_token={valid}")).status_code,
+            (
+                await client.get("/api/v1/accounts/1", headers={"Authorization": f"Bearer {forged}"})
+            ).status_code,
+            (
+                await client.post(
+                    "/oauth/token",
+                    data={"grant_type": "password", "username": "alice", "password": password},
+                    headers={"Authorization": basic},
+                )
+            ).status_code,
+            (await client.get(f"/api/v1/streaming/user?access_token={valid}")).status_code,
+        ]
+    assert statuses == [200, 200, 401, 200, 429]
+    logged = capsys.readouterr().out
+    assert "/api/v1/notifications" in logged and "rate_limited" in logged  # the log did capture them
+    for secret in (valid, forged, password, basic.split()[1], "secret-5c8a2d"):
+        assert secret not in logged, secret
 
 
 async def test_oauth_client_basic_credentials_reach_the_token_endpoint_only(gateway):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
+import requests
 from mastodon import Mastodon, MastodonNotFoundError
 
 from tests.e2e.test_mastodon_accounts import SCOPES, _client, _register
@@ -149,3 +150,59 @@ def test_scheduled_statuses(microblog, app_credentials):
     published = eventually(lambda: alice.account_statuses(alice_id), lambda page: len(page) == 1)
     assert published[0].content == "<p>Scheduled hello</p>"
     assert alice.scheduled_statuses() == []
+
+
+# Every field of Mastodon's Status (4.3, plus the quote fields of 4.4/4.5) and, signed in, the
+# viewer's flags; `pinned` on the viewer's own pinnable posts.
+STATUS_FIELDS = {
+    "id", "uri", "url", "created_at", "account", "content", "text", "visibility", "sensitive", "spoiler_text",
+    "media_attachments", "application", "mentions", "tags", "emojis", "reblogs_count", "favourites_count",
+    "replies_count", "quotes_count", "in_reply_to_id", "in_reply_to_account_id", "reblog", "poll", "card",
+    "language", "edited_at", "quote", "quote_approval", "favourited", "reblogged", "muted", "bookmarked",
+    "pinned", "filtered",
+}  # fmt: skip
+
+
+def test_status_shape_and_odd_input_through_the_gateway(microblog, app_credentials):
+    """What a client meets through the gateway: the whole Status with the users service's whole
+    Account, and odd input answered with Mastodon's errors (never a 500), hashtags in any script."""
+    alice, _, alice_id = _person(microblog, app_credentials, "alice")
+    tag = f"café{uuid.uuid4().hex[:6]}"
+    posted = alice.status_post(f"Un petit #{tag} en terrasse, comme chaque matin.")
+    raw = requests.get(f"{microblog.url}/api/v1/statuses/{posted.id}", headers=_bearer(alice), timeout=10)
+    assert raw.status_code == 200 and set(raw.json()) == STATUS_FIELDS
+    account = requests.get(f"{microblog.url}/api/v1/accounts/{alice_id}", timeout=10).json()
+    assert set(raw.json()["account"]) == set(account)  # the replica renders the Account in full
+    assert [s.id for s in alice.timeline_hashtag(tag)] == [posted.id]  # percent-encoded path
+
+    def post(**form) -> requests.Response:
+        url = f"{microblog.url}/api/v1/statuses"
+        return requests.post(url, json=form, headers=_bearer(alice), timeout=10)
+
+    for form in (
+        {"status": "x", "visibility": "bogus"},
+        {"status": "x", "language": "xx"},
+        {"status": "nul \x00 byte"},
+        {"status": ""},
+        {"status": "x" * 501},
+        {"status": "x", "scheduled_at": "not a date"},
+        {"status": "x", "scheduled_at": "9999-12-31T23:59:59-01:00"},
+        {"status": "x", "in_reply_to_id": "abc"},
+    ):
+        r = post(**form)
+        assert r.status_code in (404, 422) and set(r.json()) <= {"error", "details"}, (form, r.text)
+    far = post(status="x", scheduled_at="9999-12-31T23:59:59Z")
+    assert far.status_code == 200 and far.json()["scheduled_at"].startswith("9999-12-31")
+    alice.scheduled_status_delete(far.json()["id"])
+    for path in ("/api/v1/statuses/abc", "/api/v1/statuses/99999999999999999999999/context"):
+        r = requests.get(microblog.url + path, headers=_bearer(alice), timeout=10)
+        assert r.status_code == 404 and r.json() == {"error": "Record not found"}, path
+    for path in ("/api/v1/timelines/tag/a%00b", f"/api/v1/accounts/{alice_id}/statuses?tagged=a%00b"):
+        r = requests.get(microblog.url + path, timeout=10)
+        assert r.status_code == 200 and r.json() == [], (path, r.text)
+    assert len(alice.timeline_public(limit=100000)) <= 40
+    assert alice.account_statuses(alice_id) == [alice.status(posted.id)]  # nothing else was made
+
+
+def _bearer(api: Mastodon) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.access_token}"}

@@ -14,6 +14,7 @@ from microblog_common.internal_auth import (
     is_forbidden_client_header,
     require_user,
     sign_request,
+    signing_target,
     verify_request,
 )
 
@@ -110,3 +111,11 @@ async def test_service_accepts_signed_identity_and_enforces_scopes(client):
 
 async def test_health_stays_open_for_probes(client):
     assert (await client.get("/health/live")).status_code == 200
+
+
+def test_the_signed_target_is_the_path_the_service_sees():
+    """ASGI servers decode the path and keep the query as sent: the signature covers exactly that."""
+    assert signing_target(b"/api/v1/timelines/tag/caf%C3%A9?max_id=1&q=a%20b") == (
+        "/api/v1/timelines/tag/café?max_id=1&q=a%20b"
+    )
+    assert signing_target(b"/health/live") == "/health/live"

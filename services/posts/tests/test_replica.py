@@ -32,6 +32,35 @@ def test_a_profile_change_shows_in_every_status(posts):
     assert {s["account"]["display_name"] for s in home} == {"Alice Liddell"}
 
 
+def test_posting_defaults_come_from_the_account_snapshot(start_service):
+    """A post that doesn't say its visibility or sensitivity takes the author's defaults (the
+    snapshot's `default_privacy`, `default_sensitive`: Mastodon's `source[privacy]` and
+    `source[sensitive]`); what the client sends wins. Without them: public, not sensitive."""
+    with start_service(scheduled_min_lead_seconds=60) as posts:
+        alice, bob = posts.register("alice"), posts.register("bob")
+        assert posts.as_(alice).status("as ever")["visibility"] == "public"
+        alice.version += 1
+        defaults = {"default_privacy": "private", "default_sensitive": True, "version": alice.version}
+        posts.deliver("user.updated", {**posts.snapshot(alice), **defaults}, alice.id)
+        me = posts.as_(alice)
+        quiet = me.status("for my followers")
+        assert (quiet["visibility"], quiet["sensitive"]) == ("private", True)
+        assert posts.as_(bob).get(f"/api/v1/statuses/{quiet['id']}").status_code == 404
+        loud = me.status("for everyone", visibility="public", sensitive=False)
+        assert (loud["visibility"], loud["sensitive"]) == ("public", False)
+        later = me.post("/api/v1/statuses", json={"status": "later", "scheduled_at": an_hour_ahead()})
+        assert later.json()["params"]["visibility"] == "private" and later.json()["params"]["sensitive"]
+        # A default no post may have (Mastodon's defaults are public, unlisted, private) is public.
+        alice.version += 1
+        odd = {"default_privacy": "direct", "default_sensitive": False, "version": alice.version}
+        posts.deliver("user.updated", {**posts.snapshot(alice), **odd}, alice.id)
+        assert me.status("and again")["visibility"] == "public"
+
+
+def an_hour_ahead() -> str:
+    return (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+
+
 def test_older_snapshots_are_dropped_by_version(posts):
     alice = posts.register("alice", display_name="v1")
     status = posts.as_(alice).status("hello")

@@ -15,8 +15,8 @@ from .conftest import wait_for
 
 PARAMS = {
     "text", "poll", "media_ids", "sensitive", "spoiler_text", "visibility", "language", "scheduled_at",
-    "idempotency", "with_rate_limit", "in_reply_to_id", "application_id", "quoted_status_id",
-    "quote_approval_policy",
+    "idempotency", "with_rate_limit", "in_reply_to_id", "application_id", "allowed_mentions",
+    "quoted_status_id", "quote_approval_policy",
 }  # fmt: skip
 
 
@@ -77,6 +77,26 @@ def test_scheduling_api(start_service):
         once = me.post("/api/v1/statuses", json={"status": "k", "scheduled_at": at(5000)}, headers=key)
         again = me.post("/api/v1/statuses", json={"status": "k", "scheduled_at": at(5000)}, headers=key)
         assert once.json()["id"] == again.json()["id"] and "params" in again.json()
+
+
+def test_times_at_the_ends_of_the_calendar_are_answered(start_service):
+    """The last representable day is a day like any other; a time that is out of range once
+    converted to UTC is invalid (never a 500)."""
+    with start_service(scheduled_daily_limit=1) as posts:
+        me = posts.as_(posts.register("alice"))
+        last = me.post("/api/v1/statuses", json={"status": "x", "scheduled_at": "9999-12-31T23:59:59Z"})
+        assert last.status_code == 200, last.text
+        assert last.json()["scheduled_at"] == "9999-12-31T23:59:59.000Z"
+        full = me.post("/api/v1/statuses", json={"status": "y", "scheduled_at": "9999-12-31T12:00:00Z"})
+        assert full.status_code == 422 and "for today" in full.json()["error"]
+        path = f"/api/v1/scheduled_statuses/{last.json()['id']}"
+        for when in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "10000-01-01T00:00:00Z"):
+            created = me.post("/api/v1/statuses", json={"status": "z", "scheduled_at": when})
+            assert created.status_code == 422, (when, created.text)
+            assert created.json()["error"] == "Validation failed: Scheduled at is invalid"
+            assert me.put(path, json={"scheduled_at": when}).status_code == 422, when
+        assert me.put(path, json={"scheduled_at": "9999-12-31T00:00:00Z"}).status_code == 200
+        assert len(me.get("/api/v1/scheduled_statuses").json()) == 1
 
 
 def test_scheduling_limits(start_service):

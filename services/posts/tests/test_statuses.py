@@ -10,7 +10,7 @@ STATUS_FIELDS = {
     "id", "created_at", "in_reply_to_id", "in_reply_to_account_id", "sensitive", "spoiler_text",
     "visibility", "language", "uri", "url", "replies_count", "reblogs_count", "favourites_count",
     "edited_at", "content", "text", "reblog", "application", "account", "media_attachments", "mentions",
-    "tags", "emojis", "card", "poll", "quote",
+    "tags", "emojis", "card", "poll", "quote", "quotes_count", "quote_approval",
 }  # fmt: skip
 VIEWER_FIELDS = {"favourited", "reblogged", "muted", "bookmarked", "filtered"}
 ACCOUNT_FIELDS = {
@@ -30,6 +30,8 @@ def test_a_status_has_every_mastodon_field(posts):
     assert created["visibility"] == "public" and created["language"] == "en"
     assert created["media_attachments"] == [] and created["emojis"] == [] and created["mentions"] == []
     assert created["reblog"] is None and created["poll"] is None and created["card"] is None
+    assert created["quote"] is None and created["quotes_count"] == 0
+    assert created["quote_approval"] == {"automatic": [], "manual": [], "current_user": "denied"}
     assert created["url"] == f"http://social.example/@alice/{created['id']}"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", created["created_at"])
     anonymous = posts.anonymous.get(f"/api/v1/statuses/{created['id']}").json()
@@ -116,6 +118,20 @@ def test_bad_input_is_refused_and_changes_nothing(posts):
         r = me.post("/api/v1/statuses", json=form)
         assert r.status_code == status, (form, r.text)
         assert r.json()["error"] == message if message else r.json()["error"]
+    # What no database column can hold: NUL (PostgreSQL) and a lone surrogate, which a JSON
+    # `\ud800` escape decodes to (neither database can encode it).
+    unstorable = "Validation failed: Text contains characters that are not allowed"
+    for raw in (
+        b'{"status": "nul \\u0000 byte"}',
+        b'{"status": "x", "spoiler_text": "\\u0000"}',
+        b'{"status": "lone \\ud800 surrogate"}',
+        b'{"status": "x", "spoiler_text": "\\udfff"}',
+    ):
+        r = me.post("/api/v1/statuses", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"] == unstorable, (raw, r.text)
+    for key in ("k" * 256, "nul\x00key"):
+        r = me.post("/api/v1/statuses", json={"status": "x"}, headers={"Idempotency-Key": key})
+        assert r.status_code == 422 and r.json()["error"], r.text
     assert posts.anonymous.post("/api/v1/statuses", json={"status": "x"}).status_code == 401
     assert posts.as_(alice, scopes="read").post("/api/v1/statuses", json={"status": "x"}).status_code == 403
     assert (
@@ -202,11 +218,31 @@ def test_edit_keeps_history_and_only_the_author_may_edit(posts):
     assert posts.anonymous.get("/api/v1/timelines/tag/one").json() == []
     assert me.put(path, json={"status": ""}).status_code == 422
     assert me.put(path, json={"status": "x", "language": "zz"}).status_code == 422
+    assert me.put(path, json={"status": "nul \x00"}).status_code == 422
+    assert me.put(path, json={"spoiler_text": "\x00"}).status_code == 422
     unchanged = me.put(path, json={"status": "third"})
     assert unchanged.json()["edited_at"] == me.get(path).json()["edited_at"]
     updates = posts.events("post.updated", 2)
     assert [e.version for e in updates] == [2, 3]
     assert len(posts.events("post.updated", 3, timeout=0.5)) == 2  # no change, no event
+
+
+def test_a_content_warning_makes_a_post_sensitive(posts):
+    """Mastodon's PostStatusService and UpdateStatusService: `sensitive || spoiler_text.present?`,
+    recomputed on an edit that gives either, kept on one that gives neither."""
+    me = posts.as_(posts.register("alice"))
+    assert me.status("spoilers", spoiler_text="the ending")["sensitive"] is True
+    assert me.status("spoilers", spoiler_text="the ending", sensitive=False)["sensitive"] is True
+    assert me.status("no warning", spoiler_text="  ")["sensitive"] is False
+    path = f"/api/v1/statuses/{me.status('plain')['id']}"
+
+    def edited(**form) -> bool:
+        return me.put(path, json=form).json()["sensitive"]
+
+    assert edited(status="now with a warning", spoiler_text="cw") is True
+    assert edited(status="text only") is True  # neither given: kept
+    assert edited(status="warning gone", spoiler_text="") is False
+    assert edited(status="marked", sensitive=True) is True
 
 
 def test_delete_returns_the_source_and_removes_everything(posts):
@@ -222,6 +258,9 @@ def test_delete_returns_the_source_and_removes_everything(posts):
     assert deleted.json()["id"] == created["id"]
     assert me.get(f"/api/v1/statuses/{created['id']}").status_code == 404
     assert me.delete(f"/api/v1/statuses/{created['id']}").status_code == 404
+    reply = me.post("/api/v1/statuses", json={"status": "too late", "in_reply_to_id": created["id"]})
+    assert reply.status_code == 404 and reply.json()["error"] == NO_PARENT
+    assert posts.as_(bob).post(f"/api/v1/statuses/{created['id']}/favourite").status_code == 404
     assert me.get(f"/api/v1/statuses/{parent['id']}").json()["replies_count"] == 0
     assert [s["id"] for s in posts.as_(bob).get("/api/v1/timelines/home").json()] == [parent["id"]]
     assert posts.anonymous.get("/api/v1/timelines/tag/gone").json() == []

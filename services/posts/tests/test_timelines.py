@@ -129,6 +129,30 @@ def test_paging_with_cursors_and_link_headers(posts):
     assert len(ids(posts.anonymous.get("/api/v1/timelines/public?limit=500"))) == 7  # capped at 40
 
 
+def test_odd_paging_and_tag_input_is_no_error(posts):
+    """Cursors that are not ids are ignored and limits are clamped (1..40); a hashtag with NUL in
+    it, which PostgreSQL refuses as a parameter, is no hashtag: an empty page, not a 500."""
+    alice = posts.register("alice")
+    made = [posts.as_(alice).status(f"post {i} #odd")["id"] for i in range(3)]
+    newest_first = list(reversed(made))
+    path = "/api/v1/timelines/public"
+    for query in ("max_id=abc", "max_id=-1", "since_id=99999999999999999999999", "min_id=1e5", "limit=abc"):
+        assert ids(posts.anonymous.get(f"{path}?{query}")) == newest_first, query
+    for query, expected in (("limit=0", 1), ("limit=-5", 1), ("limit=99999999999999999999", 3)):
+        assert len(ids(posts.anonymous.get(f"{path}?{query}"))) == expected, query
+    account = f"/api/v1/accounts/{alice.id}/statuses"
+    assert ids(posts.anonymous.get(f"{account}?tagged=%00")) == []
+    assert ids(posts.anonymous.get(f"{account}?tagged=od%00d")) == []
+    assert ids(posts.anonymous.get(f"{account}?tagged=odd")) == newest_first
+    # The tag path itself (the test client can't sign a percent-encoded path; the gateway can).
+    with posts.app.state.db.unit_of_work() as session:
+        page = Page(None, None, None, 20)
+        rows, _ = service.hashtag(session, None, "od\x00d", page, remote=False, only_media=False)
+        assert rows == []
+        rows, _ = service.hashtag(session, None, "#ODD", page, remote=False, only_media=False)
+        assert [str(r.id) for r in rows] == newest_first
+
+
 def test_a_deleted_post_leaves_no_hole_in_paging(posts):
     alice, reader = posts.register("alice"), posts.register("reader")
     posts.follow(reader, alice)

@@ -1,6 +1,7 @@
 """Who sees what: the four visibilities against the author, a follower, a mentioned account, a
-stranger and an anonymous caller, on every read path (the status, its history, its context, the
-home, public, hashtag and account timelines, favourites and replies) and in the counts."""
+stranger and an anonymous caller, on every read path (the status, several by id, its history, its
+source, its context, the home, public, hashtag and account timelines, favourites and replies) and
+in the counts."""
 
 from __future__ import annotations
 
@@ -51,10 +52,14 @@ def test_visibility_matrix(posts):
         visible = {v for v in VISIBILITIES if viewer in SEES[v]}
         for v in VISIBILITIES:
             expected = 200 if v in visible else 404
-            for path in (f"/api/v1/statuses/{top[v]}", f"/api/v1/statuses/{top[v]}/history",
-                         f"/api/v1/statuses/{top[v]}/context", f"/api/v1/statuses/{top[v]}/favourited_by",
-                         f"/api/v1/statuses/{reply[v]}"):  # fmt: skip
+            paths = [f"/api/v1/statuses/{top[v]}{end}" for end in ("", "/history", "/source", "/context",
+                                                                     "/favourited_by")]  # fmt: skip
+            for path in (*paths, f"/api/v1/statuses/{reply[v]}"):
                 assert caller.get(path).status_code == expected, (viewer, v, path)
+        several = "&".join(f"id[]={i}" for i in (*top.values(), *reply.values()))
+        assert set(ids(caller.get(f"/api/v1/statuses?{several}"))) == {
+            s for v in visible for s in (top[v], reply[v])
+        }, viewer
 
         context = caller.get(f"/api/v1/statuses/{root['id']}/context").json()
         assert {s["id"] for s in context["descendants"]} == {reply[v] for v in visible}, viewer

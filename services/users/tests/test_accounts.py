@@ -13,6 +13,12 @@ EXPECTED_ACCOUNT_FIELDS = {
     "followers_count", "following_count", "statuses_count", "last_status_at", "hide_collections",
     "noindex", "emojis", "roles", "fields", "moved", "memorial", "suspended", "limited",
 }  # fmt: skip
+# Mastodon 4.3's CredentialAccount extras: `source` and the `role` every local account has.
+EXPECTED_SOURCE_FIELDS = {
+    "privacy", "sensitive", "language", "note", "fields", "follow_requests_count", "hide_collections",
+    "discoverable", "indexable",
+}  # fmt: skip
+EXPECTED_ROLE_FIELDS = {"id", "name", "permissions", "color", "highlighted"}
 
 
 def count_accounts(users) -> tuple[int, int]:
@@ -199,6 +205,35 @@ def test_show_and_lookup(users):
     assert users.client.get("/api/v1/accounts/lookup", params={"acct": "nobody"}).status_code == 404
     assert users.client.get("/api/v1/accounts/123").json() == {"error": "Record not found"}
     assert users.client.get("/api/v1/accounts/not-an-id").status_code == 404
+
+
+def test_every_account_everywhere_has_every_field_and_no_email(users):
+    alice, bob = users.register("alice"), users.register("bob")
+    users.as_(bob.token).post(f"/api/v1/accounts/{alice.id}/follow")
+    me = users.as_(alice.token).get("/api/v1/accounts/verify_credentials")
+    source, role = me.json()["source"], me.json()["role"]
+    assert EXPECTED_SOURCE_FIELDS <= set(source) and EXPECTED_ROLE_FIELDS <= set(role)
+    assert role["permissions"] == "65536" and role["highlighted"] is False  # Mastodon's "everyone" role
+    assert isinstance(source["fields"], list) and source["follow_requests_count"] == 0
+
+    answers = [
+        me,
+        users.as_(alice.token).patch("/api/v1/accounts/update_credentials", data={"note": "hello"}),
+        users.client.get(f"/api/v1/accounts/{alice.id}"),
+        users.client.get("/api/v1/accounts/lookup", params={"acct": "alice"}),
+        users.client.get(f"/api/v1/accounts/{alice.id}/followers"),
+        users.client.get(f"/api/v1/accounts/{bob.id}/following"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        for account in body if isinstance(body, list) else [body]:
+            assert EXPECTED_ACCOUNT_FIELDS <= set(account), answer.url
+            assert account["emojis"] == [] and account["roles"] == [] and account["moved"] is None
+            # Mastodon rounds the creation time down to midnight UTC.
+            assert account["created_at"].endswith("T00:00:00Z"), account["created_at"]
+        for email in (alice.email, bob.email, "@example.com"):
+            assert email not in answer.text, answer.url
 
 
 def test_verify_credentials_needs_a_user_token(users):

@@ -46,6 +46,25 @@ def test_follow_is_idempotent_keeps_flags_and_counts(users):
     assert len(users.events("user.unfollowed")) == 1
 
 
+def test_follow_languages_are_kept_and_can_be_cleared(users):
+    alice, bob, carol = users.register("alice"), users.register("bob"), users.register("carol")
+    me = users.as_(alice.token)
+    # A form's empty `languages[]=` means "no filter": never a filter of one blank language.
+    blank = me.post(f"/api/v1/accounts/{carol.id}/follow", data={"languages[]": ""})
+    assert blank.status_code == 200 and blank.json()["languages"] is None
+
+    chosen = me.post(f"/api/v1/accounts/{bob.id}/follow", data={"languages[]": ["en", "de"]})
+    assert chosen.json()["languages"] == ["en", "de"]
+    assert me.post(f"/api/v1/accounts/{bob.id}/follow").json()["languages"] == ["en", "de"]  # kept
+    cleared = me.post(f"/api/v1/accounts/{bob.id}/follow", json={"languages": []})
+    assert cleared.status_code == 200 and cleared.json()["languages"] is None
+    followed = users.events("user.followed", 3)
+    assert [e.data["languages"] for e in followed if e.data["followee_id"] == str(bob.id)] == [
+        ["en", "de"],
+        None,
+    ]
+
+
 def test_follow_rules(users):
     alice = users.register("alice")
     me = users.as_(alice.token)
@@ -82,6 +101,8 @@ def test_relationships(users):
         params=[("id[]", str(bob.id)), ("id[]", str(carol.id)), ("id[]", "999")],
     )
     assert r.status_code == 200, r.text
+    # In request order; an id that names no account is left out, as Mastodon does.
+    assert [rel["id"] for rel in r.json()] == [str(bob.id), str(carol.id)]
     by_id = {rel["id"]: rel for rel in r.json()}
     assert by_id[str(bob.id)]["following"] is True and by_id[str(bob.id)]["followed_by"] is False
     assert by_id[str(carol.id)]["following"] is False and by_id[str(carol.id)]["followed_by"] is True

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
+from users import manage
 from users.models import User
 from users.passwords import Passwords
 
@@ -219,6 +220,11 @@ def test_out_of_band_code_is_shown_on_a_page(users):
     assert exchange(users, alice.app, code, redirect_uri=OOB).status_code == 200
 
 
+def code_from_oob_page(users, app) -> str:
+    page = users.client.get(consent(users, app, redirect_uri=OOB).headers["location"])
+    return page.text.split('id="authorization-code">')[1].split("<")[0]
+
+
 def test_consent_page_wrong_password_deny_and_csrf(users):
     alice = users.register("alice", app=users.create_app(redirect_uris=CALLBACK))
     query = {
@@ -356,11 +362,41 @@ def test_withdrawing_an_app_revokes_its_tokens(users):
     alice = users.register("alice")
     extra = users.login(alice.app, "alice").json()["access_token"]
     other_app_token = users.login(users.create_app(), "alice").json()["access_token"]
+    pending = code_from_oob_page(users, alice.app)  # granted, not exchanged yet
     r = users.as_(other_app_token).delete(f"/oauth/authorized_applications/{alice.app.body['id']}")
     assert r.status_code == 200, r.text
     revoked = users.revoked_jtis()
     assert {users.claims(t)["jti"] for t in (alice.token, extra)} <= revoked
     assert users.claims(other_app_token)["jti"] not in revoked
+    # The pending code is withdrawn too: it would have become a token.
+    assert exchange(users, alice.app, pending, redirect_uri=OOB).json()["error"] == "invalid_grant"
+
+
+def test_deleting_an_app_revokes_every_token_it_holds(users, monkeypatch):
+    """`python -m users.manage delete-app`: what "deleting the app" is here (Mastodon deletes apps
+    in its settings pages, not through the API)."""
+    alice = users.register("alice")
+    signed_in = users.login(alice.app, "alice").json()["access_token"]
+    app_only = users.app_token(alice.app)
+    elsewhere = users.login(users.create_app(), "alice").json()["access_token"]
+    environment = {
+        "DATABASE_URL": users.settings.database_url,
+        "EVENT_BUS": "memory",
+        "ENVIRONMENT": "test",
+        "INTERNAL_SECRET": users.settings.internal_secret.get_secret_value(),
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    assert manage.main(["delete-app", alice.app.client_id]) == 0
+    revoked = users.revoked_jtis()
+    assert {users.claims(t)["jti"] for t in (alice.token, signed_in, app_only)} <= revoked
+    assert users.claims(elsewhere)["jti"] not in revoked  # another app's token is untouched
+    assert users.token(alice.app, grant_type="client_credentials").status_code == 401
+    assert users.as_(app_only).get("/api/v1/apps/verify_credentials").status_code == 401
+    assert manage.main(["delete-app", alice.app.client_id]) == 1  # already gone
+    # Client ids may start with "-": never mistaken for an option.
+    assert manage.main(["delete-app", "-" + alice.app.client_id]) == 1
 
 
 def test_userinfo(users):

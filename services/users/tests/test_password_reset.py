@@ -51,6 +51,29 @@ def test_reset_end_to_end(users):
     assert users.login(alice.app, "alice", NEW_PASSWORD).status_code == 200
 
 
+def pending_code(users, app) -> str:
+    """An authorization code granted on the consent page and not exchanged yet."""
+    query = {"client_id": app.client_id, "redirect_uri": users.OOB, "response_type": "code"}
+    form = users.hidden_fields(users.client.get("/oauth/authorize", params=query).text)
+    granted = users.client.post(
+        "/oauth/authorize", data={**form, "username": "alice", "password": users.PASSWORD}
+    )
+    assert granted.status_code == 303, granted.text
+    return granted.headers["location"].split("code=")[1]
+
+
+def test_reset_also_ends_codes_not_yet_exchanged(users):
+    """Someone who knew the old password and got a code must not turn it into a token after the
+    reset (Mastodon revokes the grants with the tokens)."""
+    alice = users.register("alice")
+    code = pending_code(users, alice.app)
+    token = request_reset(users, alice.email)
+    confirm = {"token": token, "password": NEW_PASSWORD}
+    assert users.client.post("/api/v1/auth/password_reset/confirm", data=confirm).status_code == 200
+    exchanged = users.token(alice.app, grant_type="authorization_code", code=code, redirect_uri=users.OOB)
+    assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
+
+
 def test_unknown_address_gets_the_same_answer_and_no_event(users):
     users.register("alice")
     r = users.client.post("/api/v1/auth/password_reset", json={"email": "nobody@example.com"})

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -42,6 +43,13 @@ def is_forbidden_client_header(name: str) -> bool:
 def _message(method: str, target: str, timestamp: str, identity: dict[str, str]) -> bytes:
     parts = [timestamp, method.upper(), target, *(identity.get(h, "") for h in SIGNED_IDENTITY_HEADERS)]
     return "\n".join(parts).encode()
+
+
+def signing_target(raw_target: bytes) -> str:
+    """The path and query as the service will see them, for a request sent as `raw_target`: ASGI
+    servers percent-decode the path (`scope["path"]`) and leave the query string as sent."""
+    raw_path, sep, query = raw_target.decode("latin-1").partition("?")
+    return unquote(raw_path) + (sep + query if query else "")
 
 
 def sign_request(

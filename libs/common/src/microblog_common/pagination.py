@@ -12,6 +12,8 @@ from microblog_common.ids import parse_id
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
+ACCOUNTS_DEFAULT_LIMIT = 40
+ACCOUNTS_MAX_LIMIT = 80
 
 
 @dataclass(frozen=True)
@@ -22,17 +24,27 @@ class Page:
     limit: int
 
 
-def page_params(
-    max_id: str | None = Query(None),
-    since_id: str | None = Query(None),
-    min_id: str | None = Query(None),
-    limit: str | None = Query(None),
-) -> Page:
-    try:
-        wanted = int(limit) if limit not in (None, "") else DEFAULT_LIMIT
-    except ValueError:
-        wanted = DEFAULT_LIMIT
-    return Page(parse_id(max_id), parse_id(since_id), parse_id(min_id), max(1, min(wanted, MAX_LIMIT)))
+def page_params_for(default: int, maximum: int):
+    """A dependency reading a page with these limits (Mastodon: 20/40 for statuses, 40/80 for
+    accounts). A limit that is not a number falls back to the default, as Mastodon does."""
+
+    def page_params(
+        max_id: str | None = Query(None),
+        since_id: str | None = Query(None),
+        min_id: str | None = Query(None),
+        limit: str | None = Query(None),
+    ) -> Page:
+        try:
+            wanted = int(limit) if limit not in (None, "") else default
+        except ValueError:
+            wanted = default
+        return Page(parse_id(max_id), parse_id(since_id), parse_id(min_id), max(1, min(wanted, maximum)))
+
+    return page_params
+
+
+page_params = page_params_for(DEFAULT_LIMIT, MAX_LIMIT)
+account_page_params = page_params_for(ACCOUNTS_DEFAULT_LIMIT, ACCOUNTS_MAX_LIMIT)
 
 
 def link_header(url: str, page: Page, cursors: list[int]) -> str | None:
@@ -46,3 +58,9 @@ def link_header(url: str, page: Page, cursors: list[int]) -> str | None:
         links.append(f'<{url}?{urlencode({**extra, "max_id": str(cursors[-1])})}>; rel="next"')
     links.append(f'<{url}?{urlencode({**extra, "min_id": str(cursors[0])})}>; rel="prev"')
     return ", ".join(links)
+
+
+def link_headers(url: str, page: Page, cursors: list[int]) -> dict[str, str]:
+    """The `Link` header as response headers: none for an empty page."""
+    link = link_header(url, page, cursors)
+    return {"Link": link} if link else {}

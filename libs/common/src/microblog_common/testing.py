@@ -22,6 +22,7 @@ from microblog_common.internal_auth import (
     HEADER_TOKEN_ID,
     HEADER_USER_ID,
     sign_request,
+    signing_target,
 )
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class ServiceClient:
         **kwargs: Any,
     ) -> httpx.Response:
         request = self.client.build_request(method, path, **kwargs)
-        target = request.url.raw_path.decode()
+        target = signing_target(request.url.raw_path)
         identity = {HEADER_CLIENT_IP: client_ip}
         if user_id is not None or token_id is not None:
             identity.update(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from sqlalchemy.orm import Session
 
 from microblog_common.events import Event, EventHandlers, Outbox
@@ -134,6 +134,15 @@ class AccountSnapshot(_Tolerant):
     fields: list[AccountField]
     created_at: datetime
     version: int
+    # Posting defaults (the CredentialAccount's `source[privacy]` and `source[sensitive]`), when
+    # the users service sends them; otherwise Mastodon's own defaults.
+    default_privacy: str = "public"
+    default_sensitive: bool = False
+
+    @field_validator("default_privacy", mode="before")
+    @classmethod
+    def _known_visibility(cls, value: object) -> object:
+        return value if value in ("public", "unlisted", "private") else "public"
 
 
 class FollowChange(_Tolerant):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
     or_,
 )
@@ -69,6 +70,10 @@ class Account(Base):
     following_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The author's posting defaults (`source[privacy]`, `source[sensitive]`), for a post that
+    # doesn't say: Mastodon's `setting_default_privacy` and `setting_default_sensitive`.
+    default_privacy: Mapped[str] = mapped_column(String(10), nullable=False, server_default="public")
+    default_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
     # Not unique: the replica takes what the events say, in whatever order they arrive.
     __table_args__ = (Index("ix_accounts_username_lower", func.lower(username)),)

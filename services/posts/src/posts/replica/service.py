@@ -28,10 +28,11 @@ from posts.sql import dialect_insert
 
 log = structlog.get_logger(__name__)
 
-# Profile fields a snapshot carries; the counts are this service's own.
+# What a snapshot carries (the profile, the posting defaults); the counts are this service's own.
 SNAPSHOT_FIELDS = (
     "username", "acct", "display_name", "note", "url", "avatar", "avatar_static", "header", "locked",
     "bot", "discoverable", "indexable", "hide_collections", "fields", "created_at", "version",
+    "default_privacy", "default_sensitive",
 )  # fmt: skip
 
 

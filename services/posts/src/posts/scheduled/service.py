@@ -4,7 +4,7 @@ ahead (5 minutes by default), at most 300 pending per account and 25 for one (UT
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -25,9 +25,17 @@ TOO_SOON = "Scheduled at The scheduled date must be in the future"
 def parse_time(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        # Converting to UTC can step past year 1 or 9999 (`9999-12-31T23:59:59-01:00`).
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid("Scheduled at is invalid", "scheduled_at") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _utc_day(at: datetime) -> tuple[datetime, datetime | None]:
+    """The UTC day `at` falls on, as [start, end); no end for 9999-12-31 (the next day is not a
+    datetime)."""
+    start = datetime.combine(at.date(), time(), tzinfo=UTC)
+    return start, (start + timedelta(days=1) if at.date() < date.max else None)
 
 
 def _check(
@@ -43,10 +51,10 @@ def _check(
         total = session.scalar(mine) or 0
         if total >= settings.scheduled_total_limit:
             raise invalid(f"You have exceeded the limit of {settings.scheduled_total_limit} scheduled posts")
-    day = datetime.combine(at.date(), time(), tzinfo=UTC)
-    same_day = mine.where(
-        ScheduledStatus.scheduled_at >= day, ScheduledStatus.scheduled_at < day + timedelta(days=1)
-    )
+    day_start, day_end = _utc_day(at)
+    same_day = mine.where(ScheduledStatus.scheduled_at >= day_start)
+    if day_end is not None:
+        same_day = same_day.where(ScheduledStatus.scheduled_at < day_end)
     if (session.scalar(same_day) or 0) >= settings.scheduled_daily_limit:
         raise invalid(
             f"You have exceeded the limit of {settings.scheduled_daily_limit} scheduled posts for today"

@@ -40,7 +40,8 @@ def create(
     runtime: RuntimeDep,
     identity: Writer,
     form: Annotated[StatusForm, body(StatusForm)],
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    # No NUL: the key is stored in a PostgreSQL text column.
+    idempotency_key: Annotated[str | None, Header(max_length=255, pattern=r"^[^\x00]*$")] = None,
 ) -> JSONResponse:
     """A Status, or a ScheduledStatus when `scheduled_at` is given. A retry with the same
     `Idempotency-Key` within the hour answers with what the first request created."""
@@ -52,7 +53,7 @@ def create(
         earlier = repository.claim_idempotency_key(session, me, idempotency_key, ttl)
         if earlier is not None:
             return JSONResponse(_earlier_result(session, runtime, me, earlier))
-    draft = service.check_draft(session, runtime, me, form, identity.app_id)
+    draft = service.check_draft(session, runtime, author, form, identity.app_id)
     if form.scheduled_at is not None:
         planned = scheduled.schedule(session, runtime, me, draft, form.scheduled_at, idempotency_key)
         if idempotency_key:

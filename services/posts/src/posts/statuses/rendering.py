@@ -1,6 +1,7 @@
 """Status, StatusEdit and Account JSON as Mastodon 4.3 serves them, from the rows of
 `queries.renderable` (no query of its own). Lists Mastodon has and this service doesn't fill
-(media, emojis) are empty lists; objects it doesn't support (reblog, card, poll, quote) are null.
+(media, emojis) are empty lists; objects it doesn't support (reblog, card, poll, quote) are null,
+and the counts of what it doesn't support (reblogs, quotes) are 0.
 
 The viewer's flags (`favourited`, `reblogged`, `muted`, `bookmarked`, `filtered`, and `pinned` on
 their own pinnable posts) appear only when a user is signed in, as on Mastodon."""
@@ -74,6 +75,7 @@ def status_json(row: Any, viewer_id: int | None, urls: Urls, *, with_source: boo
         "replies_count": row.replies_count,
         "reblogs_count": row.reblogs_count,
         "favourites_count": row.favourites_count,
+        "quotes_count": 0,
         "edited_at": iso(row.edited_at),
     }
     if viewer_id is not None:
@@ -93,6 +95,8 @@ def status_json(row: Any, viewer_id: int | None, urls: Urls, *, with_source: boo
         "card": None,
         "poll": None,
         "quote": None,
+        # Mastodon 4.5's quote policy, as for a post nobody may quote (quotes are not supported).
+        "quote_approval": {"automatic": [], "manual": [], "current_user": "denied"},
     }
     if viewer_id is not None:
         body["filtered"] = []

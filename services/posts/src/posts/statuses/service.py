@@ -61,6 +61,7 @@ class Draft:
             "with_rate_limit": False,
             "in_reply_to_id": str(self.in_reply_to_id) if self.in_reply_to_id is not None else None,
             "application_id": self.application_id,
+            "allowed_mentions": None,
             "quoted_status_id": None,
             "quote_approval_policy": None,
         }
@@ -88,6 +89,9 @@ def author_account(session: Session, runtime: Runtime, account_id: int) -> Accou
 def _check_text(runtime: Runtime, text: str, spoiler_text: str) -> None:
     if not text.strip():
         raise invalid("Text can't be blank", "status")
+    for field, value in (("status", text), ("spoiler_text", spoiler_text)):
+        if not post_text.storable(value):
+            raise invalid("Text contains characters that are not allowed", field)
     limit = runtime.settings.max_characters
     if post_text.length(text, spoiler_text, runtime.settings.characters_per_url) > limit:
         raise invalid(f"Text character limit of {limit} exceeded", "status")
@@ -109,27 +113,34 @@ def _refuse_unsupported(media_ids: list[str] | None, poll: Any) -> None:
         raise invalid("Polls are not supported", "poll")
 
 
+def _sensitive(given: bool | None, spoiler_text: str | None, otherwise: bool) -> bool:
+    """Mastodon's rule: as given (else `otherwise`), and always when there is a content warning."""
+    return (given if given is not None else otherwise) or bool((spoiler_text or "").strip())
+
+
 def check_draft(
-    session: Session, runtime: Runtime, viewer_id: int, form: StatusForm, app_id: str | None
+    session: Session, runtime: Runtime, author: Account, form: StatusForm, app_id: str | None
 ) -> Draft:
+    """The post as it will be published; what the form leaves out is the author's default (the
+    replica's `default_privacy`, `default_sensitive`), as Mastodon's PostStatusService does."""
     _refuse_unsupported(form.media_ids, form.poll)
     text = form.status or ""
     spoiler_text = form.spoiler_text or ""
     _check_text(runtime, text, spoiler_text)
-    visibility = (form.visibility or "public").lower()
+    visibility = (form.visibility or author.default_privacy).lower()
     if visibility not in VISIBILITIES:
         raise invalid("Visibility is not included in the list", "visibility")
     language = _check_language(form.language)
     in_reply_to_id = None
     if form.in_reply_to_id is not None:
         in_reply_to_id = parse_id(form.in_reply_to_id)
-        if queries.one(session, in_reply_to_id, viewer_id) is None:
+        if queries.one(session, in_reply_to_id, author.id) is None:
             raise NotFound(REPLY_NOT_FOUND)
     return Draft(
         text=text,
         visibility=visibility,
         spoiler_text=spoiler_text,
-        sensitive=bool(form.sensitive),
+        sensitive=_sensitive(form.sensitive, spoiler_text, author.default_sensitive),
         language=language,
         in_reply_to_id=in_reply_to_id,
         application_id=app_id,
@@ -257,7 +268,11 @@ def edit(session: Session, runtime: Runtime, viewer_id: int, status_id: str, for
     text = form.status if form.status is not None else status.text
     spoiler_text = form.spoiler_text if form.spoiler_text is not None else status.spoiler_text
     _check_text(runtime, text, spoiler_text)
-    sensitive = form.sensitive if form.sensitive is not None else status.sensitive
+    # Mastodon's UpdateStatusService: recomputed when either is given, else kept.
+    if form.sensitive is None and form.spoiler_text is None:
+        sensitive = status.sensitive
+    else:
+        sensitive = _sensitive(form.sensitive, form.spoiler_text, False)
     language = _check_language(form.language) or status.language
     if (text, spoiler_text, sensitive, language) == (
         status.text, status.spoiler_text, status.sensitive, status.language,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound
@@ -72,7 +72,9 @@ def public(session: Session, viewer_id: int | None, page: Page, *, remote: bool,
 
 
 def _tag_id(name: str) -> Any:
-    return select(Tag.id).where(Tag.name == name.strip().lstrip("#").lower()).scalar_subquery()
+    name = name.strip().lstrip("#").lower()
+    # A name with NUL is no hashtag, and PostgreSQL refuses it as a parameter: match nothing.
+    return select(Tag.id).where(Tag.name == name if "\x00" not in name else false()).scalar_subquery()
 
 
 def hashtag_query(viewer_id: int | None, name: str, page: Page) -> Select:

@@ -20,6 +20,12 @@ def get_many(session: Session, account_ids: Sequence[int]) -> Sequence[Account]:
     return session.scalars(select(Account).where(Account.id.in_(account_ids))).all()
 
 
+def existing_ids(session: Session, account_ids: Sequence[int]) -> set[int]:
+    if not account_ids:
+        return set()
+    return set(session.scalars(select(Account.id).where(Account.id.in_(account_ids))))
+
+
 def by_username(session: Session, username: str) -> Account | None:
     # Matches the unique index on lower(username).
     return session.scalars(select(Account).where(func.lower(Account.username) == username.lower())).first()

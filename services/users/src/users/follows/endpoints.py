@@ -31,7 +31,7 @@ def relationships(
 ) -> list[RelationshipEntity]:
     assert identity.user_id is not None
     ids = list(dict.fromkeys(i for i in (parse_id(v) for v in list_param(params, "id")) if i is not None))
-    return service.relationships(session, identity.user_id, ids[:80])
+    return service.relationships_with(session, identity.user_id, ids[:80])
 
 
 @router.post("/{account_id}/follow", response_model=RelationshipEntity)

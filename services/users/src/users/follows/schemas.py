@@ -38,6 +38,10 @@ class FollowForm(BaseModel):
     @field_validator("languages", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
+        """`languages[]=en` (a list), `languages=en` or JSON. Blank entries are dropped, so
+        `languages[]=` (what a form sends for "no filter") gives [], which clears the filter."""
         if isinstance(value, str):
-            return [value] if value else []
+            value = [value]
+        if isinstance(value, list):
+            return [str(v).strip() for v in value if str(v).strip()]
         return value

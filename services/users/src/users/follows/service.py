@@ -32,6 +32,13 @@ def relationship(session: Session, me: int, other: int) -> RelationshipEntity:
     return relationships(session, me, [other])[0]
 
 
+def relationships_with(session: Session, me: int, account_ids: Sequence[int]) -> list[RelationshipEntity]:
+    """GET /api/v1/accounts/relationships: in request order, leaving out ids that name no account
+    (Mastodon does the same, so clients never see a relationship with nobody)."""
+    known = accounts_repository.existing_ids(session, account_ids)
+    return relationships(session, me, [i for i in account_ids if i in known])
+
+
 def relationships(session: Session, me: int, others: Sequence[int]) -> list[RelationshipEntity]:
     follows = repository.between(session, me, others)
     outgoing = {f.target_account_id: f for f in follows if f.account_id == me}
@@ -91,14 +98,18 @@ def follow(session: Session, me: int, account_id: str, form: FollowForm) -> Rela
     else:
         existing = repository.get(session, me, target.id)
         assert existing is not None
-        changes = {
-            "show_reblogs": form.reblogs,
-            "notify": form.notify,
-            "languages": (form.languages or None) if form.languages is not None else None,
-        }
+        # Only what the request gives changes; `languages` given empty means "every language"
+        # again (None), as Mastodon does.
+        changes: dict[str, object] = {}
+        if form.reblogs is not None:
+            changes["show_reblogs"] = form.reblogs
+        if form.notify is not None:
+            changes["notify"] = form.notify
+        if form.languages is not None:
+            changes["languages"] = form.languages or None
         changed = False
         for attr, value in changes.items():
-            if value is not None and getattr(existing, attr) != value:
+            if getattr(existing, attr) != value:
                 setattr(existing, attr, value)
                 changed = True
         if changed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from users.models import Application, AuthorizationCode
@@ -37,3 +37,14 @@ def code_by_hash(session: Session, code_hash: str) -> AuthorizationCode | None:
     # FOR UPDATE: a code is exchanged once, even by concurrent requests.
     stmt = select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash).with_for_update()
     return session.scalars(stmt).first()
+
+
+def delete_pending_codes(session: Session, account_id: int, application_id: int | None = None) -> int:
+    """Codes not yet exchanged, of the account (for one app, or all). Exchanged ones stay: a replay
+    of one still has to be recognised."""
+    stmt = delete(AuthorizationCode).where(
+        AuthorizationCode.account_id == account_id, AuthorizationCode.used_at.is_(None)
+    )
+    if application_id is not None:
+        stmt = stmt.where(AuthorizationCode.application_id == application_id)
+    return session.execute(stmt).rowcount

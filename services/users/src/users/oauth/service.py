@@ -96,8 +96,17 @@ def delete_application(session: Session, app: Application) -> int:
 
 
 def revoke_authorization(session: Session, account_id: int, application_id: int) -> int:
-    """A user withdraws an app's access: every token the app holds for them."""
+    """A user withdraws an app's access: every token the app holds for them, and the codes it
+    has not exchanged yet (each would become a token)."""
+    repository.delete_pending_codes(session, account_id, application_id)
     return tokens.revoke_application_tokens(session, application_id, account_id=account_id)
+
+
+def revoke_account_access(session: Session, account_id: int) -> int:
+    """Everything that lets an app act for the account, whatever the app (password reset): its
+    tokens and its not yet exchanged codes, as Mastodon revokes grants along with tokens."""
+    repository.delete_pending_codes(session, account_id)
+    return tokens.revoke_account_tokens(session, account_id)
 
 
 # -- client authentication -----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Password reset by email (an extension of the Mastodon API): a request publishes
 `user.password_reset_requested` with a single-use token (only its hash is stored) that expires;
-confirming sets the password and revokes every token of the account."""
+confirming sets the password and revokes every token of the account (and every authorization code
+not exchanged yet, which would otherwise become a token after the reset)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ from users import events
 from users.accounts import repository as accounts_repository
 from users.accounts import service as accounts
 from users.models import PasswordResetRequest, PasswordResetToken
+from users.oauth import service as oauth
 from users.password_reset import repository
 from users.runtime import Runtime
-from users.tokens import service as tokens
 from users.tokens.service import digest
 from users.urls import Urls
 
@@ -93,5 +94,5 @@ def confirm_reset(
         )
     accounts.set_password(session, runtime, row.account_id, password)
     repository.use_all(session, row.account_id, now)
-    revoked = tokens.revoke_account_tokens(session, row.account_id)
+    revoked = oauth.revoke_account_access(session, row.account_id)
     log.info("password_reset_done", account_id=row.account_id, revoked_tokens=revoked, client_ip=client_ip)

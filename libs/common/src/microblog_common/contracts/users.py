@@ -1,0 +1,98 @@
+"""Events the users service publishes.
+
+| type | data | when |
+|---|---|---|
+| `user.registered` | `UserRegistered` (account snapshot + email + locale) | an account was created |
+| `user.updated` | `AccountSnapshot` | the profile changed; `version` grows with every change |
+| `user.followed` | `UserFollowed` | a follow was made, or its `notify`/`reblogs`/`languages` changed |
+| `user.unfollowed` | `UserUnfollowed` | a follow was removed |
+| `user.password_reset_requested` | `PasswordResetRequested` | a reset was asked for an existing account |
+| `user.deleted` | `UserDeleted` | an account was deleted (consumers drop what they hold of it) |"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from microblog_common.contracts import Contract
+
+USER_REGISTERED = "user.registered"
+USER_UPDATED = "user.updated"
+USER_FOLLOWED = "user.followed"
+USER_UNFOLLOWED = "user.unfollowed"
+USER_DELETED = "user.deleted"
+PASSWORD_RESET_REQUESTED = "user.password_reset_requested"  # noqa: S105 - an event type
+
+
+class SnapshotField(Contract):
+    name: str
+    value: str  # HTML, as in the Account entity
+
+
+class AccountSnapshot(Contract):
+    """The public profile (no counts: they change with every follow and are not versioned)."""
+
+    id: str
+    username: str
+    acct: str
+    display_name: str
+    note: str  # HTML, as served
+    note_text: str  # as typed
+    url: str
+    avatar: str
+    avatar_static: str
+    header: str
+    locked: bool
+    bot: bool
+    discoverable: bool
+    indexable: bool
+    hide_collections: bool
+    fields: list[SnapshotField]
+    created_at: datetime
+    updated_at: datetime
+    # Grows with every change of the profile: drop a snapshot older than the one you hold.
+    version: int
+
+
+class UserRegistered(AccountSnapshot):
+    email: str
+    locale: str
+
+
+class UserFollowed(Contract):
+    follower_id: str
+    followee_id: str
+    at: datetime
+    notify: bool
+    reblogs: bool
+    languages: list[str] | None
+
+
+class UserUnfollowed(Contract):
+    follower_id: str
+    followee_id: str
+    at: datetime
+
+
+class UserDeleted(Contract):
+    id: str
+
+
+class PasswordResetRequested(Contract):
+    user_id: str
+    username: str
+    email: str
+    locale: str
+    token: str
+    expires_at: datetime
+    # The web UI's reset page with the token, to put in the email as is.
+    reset_url: str
+
+
+CONTRACTS: dict[str, type[Contract]] = {
+    USER_REGISTERED: UserRegistered,
+    USER_UPDATED: AccountSnapshot,
+    USER_FOLLOWED: UserFollowed,
+    USER_UNFOLLOWED: UserUnfollowed,
+    USER_DELETED: UserDeleted,
+    PASSWORD_RESET_REQUESTED: PasswordResetRequested,
+}
