@@ -47,6 +47,10 @@ class AccountSnapshot(Contract):
     indexable: bool
     hide_collections: bool
     fields: list[SnapshotField]
+    # The author's posting defaults (Mastodon's `source[privacy]`, `source[sensitive]`): what a post
+    # that names no visibility or sensitivity gets.
+    default_privacy: str = "public"
+    default_sensitive: bool = False
     created_at: datetime
     updated_at: datetime
     # Grows with every change of the profile: drop a snapshot older than the one you hold.
