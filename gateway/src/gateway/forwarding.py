@@ -7,8 +7,6 @@ Towards the client: the service's headers minus hop-by-hop ones and those the ga
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from microblog_common.internal_auth import (
     HEADER_APP_ID,
     HEADER_CLIENT_IP,
@@ -18,6 +16,7 @@ from microblog_common.internal_auth import (
     Identity,
     is_forbidden_client_header,
     sign_request,
+    signing_target,
 )
 from microblog_common.request_context import HEADER_CORRELATION_ID, HEADER_REQUEST_ID
 
@@ -117,13 +116,6 @@ def identity_headers(identity: Identity | None, client_ip: str) -> dict[str, str
             }
         )
     return headers
-
-
-def signing_target(raw_target: bytes) -> str:
-    """The path and query as the service will see them: ASGI servers percent-decode the path
-    (`scope["path"]`) and leave the query string as sent."""
-    raw_path, sep, query = raw_target.decode("latin-1").partition("?")
-    return unquote(raw_path) + (sep + query if query else "")
 
 
 def signed_identity_headers(

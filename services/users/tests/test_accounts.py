@@ -239,7 +239,10 @@ def test_every_account_everywhere_has_every_field_and_no_email(users):
 def test_verify_credentials_needs_a_user_token(users):
     app = users.create_app()
     assert users.client.get("/api/v1/accounts/verify_credentials").status_code == 401
-    assert users.as_(users.app_token(app)).get("/api/v1/accounts/verify_credentials").status_code == 401
+    # As Mastodon: the app's token is valid, but it speaks for no one.
+    app_only = users.as_(users.app_token(app)).get("/api/v1/accounts/verify_credentials")
+    assert app_only.status_code == 422
+    assert app_only.json() == {"error": "This method requires an authenticated user"}
 
 
 def test_default_avatars_are_distinct_and_stable(users):

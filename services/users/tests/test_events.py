@@ -1,5 +1,5 @@
 """The contract of every event the service publishes: the payload that went out validates against
-its schema (users.events) and carries what ARCHITECTURE.md lists."""
+its schema (microblog_common.contracts.users) and carries what ARCHITECTURE.md lists."""
 
 from __future__ import annotations
 
@@ -22,8 +22,12 @@ def check(event) -> None:
     assert REQUIRED[event.type] <= set(event.data), event.type
 
 
+# Its consumers handle it already; the service has no account deletion yet (API.md has none).
+NOT_PUBLISHED_YET = {"user.deleted"}
+
+
 def test_every_event_type_has_a_contract():
-    assert set(CONTRACTS) == set(REQUIRED)
+    assert set(CONTRACTS) - NOT_PUBLISHED_YET == set(REQUIRED)
 
 
 def test_user_registered_contract(users):
@@ -65,3 +69,16 @@ def test_password_reset_requested_contract(users):
     (event,) = users.events("user.password_reset_requested")
     check(event)
     assert event.data["reset_url"].endswith(event.data["token"]) and event.data["username"] == "alice"
+
+
+def test_posting_defaults_travel_with_the_snapshot(users):
+    """The posts service gives a post that names no visibility the author's default."""
+    alice = users.register("alice")
+    (registered,) = users.events("user.registered")
+    assert registered.data["default_privacy"] == "public" and registered.data["default_sensitive"] is False
+    users.as_(alice.token).patch(
+        "/api/v1/accounts/update_credentials", data={"source[privacy]": "private", "source[sensitive]": "true"}
+    )
+    (updated,) = users.events("user.updated")
+    check(updated)
+    assert updated.data["default_privacy"] == "private" and updated.data["default_sensitive"] is True

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from microblog_common.errors import Forbidden, Unauthorized, error_body
+from microblog_common.errors import Forbidden, Unauthorized, Unprocessable, error_body
 
 HEADER_USER_ID = "x-user-id"
 HEADER_SCOPES = "x-user-scopes"
@@ -159,9 +159,12 @@ def require_user(*scopes: str):
 
     def dependency(request: Request) -> Identity:
         identity = identity_from_request(request)
-        if identity is None or identity.user_id is None:
+        if identity is None:
             raise Unauthorized("The access token is invalid")
         _check_scopes(identity, scopes)
+        # Mastodon's `require_user!`: a valid app-only token (client_credentials) is no one.
+        if identity.user_id is None:
+            raise Unprocessable("This method requires an authenticated user")
         return identity
 
     return dependency

@@ -14,6 +14,7 @@ from microblog_common.errors import NotFound, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, optional_token, require_token, require_user
 from microblog_common.params import body
+from microblog_common.urls import PublicUrls
 from users.accounts import service
 from users.accounts.avatars import HEADER_SVG, avatar_svg
 from users.accounts.schemas import (
@@ -25,7 +26,6 @@ from users.accounts.schemas import (
 from users.oauth import service as oauth
 from users.runtime import RuntimeDep
 from users.tokens import service as tokens
-from users.urls import Urls
 
 router = APIRouter(tags=["accounts"])
 images = APIRouter(tags=["accounts"])
@@ -60,7 +60,7 @@ def verify_credentials(
     identity: Annotated[Identity, Depends(require_user("profile", "read", "read:accounts"))],
 ) -> CredentialAccountEntity:
     account = service.get_account(session, identity.user_id)
-    return CredentialAccountEntity.of(account, Urls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
 
 
 @router.patch("/api/v1/accounts/update_credentials", response_model=CredentialAccountEntity)
@@ -73,21 +73,21 @@ def update_credentials(
     # Only ever the caller's own account: no parameter names another one.
     account = service.get_account(session, identity.user_id)
     account = service.update_credentials(session, runtime, account, form)
-    return CredentialAccountEntity.of(account, Urls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
 
 
 @router.get("/api/v1/accounts/lookup", response_model=AccountEntity)
 def lookup(
     session: SessionDep, runtime: RuntimeDep, _: AccountReader, acct: str = Query("")
 ) -> AccountEntity:
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     return AccountEntity.of(service.lookup(session, urls, acct), urls)
 
 
 @router.get("/api/v1/accounts/{account_id}", response_model=AccountEntity)
 def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
     account = service.get_account(session, parse_id(account_id))
-    return AccountEntity.of(account, Urls(runtime.settings.public_url))
+    return AccountEntity.of(account, PublicUrls(runtime.settings.public_url))
 
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}

@@ -1,15 +1,17 @@
-"""The Account and CredentialAccount entities (every field Mastodon 4.3 serves), and the forms."""
+"""The Account and CredentialAccount entities (every field Mastodon 4.3 serves; the fields shared
+with the posts service's rendering in `microblog_common.mastodon.accounts`), and the forms."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from microblog_common.mastodon.accounts import AccountEntity as SharedAccountEntity
+from microblog_common.mastodon.accounts import ProfileField, public_created_at
+from microblog_common.urls import PublicUrls
 from users.accounts.rendering import field_value_html
 from users.models import Account
-from users.urls import Urls
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -23,12 +25,6 @@ MAX_FIELDS = 4
 LANGUAGE_CODE = r"^[a-z]{2,3}$"
 
 
-class ProfileField(BaseModel):
-    name: str
-    value: str
-    verified_at: datetime | None = None
-
-
 class Role(BaseModel):
     id: str = "-99"
     name: str = ""
@@ -37,40 +33,9 @@ class Role(BaseModel):
     highlighted: bool = False
 
 
-class AccountEntity(BaseModel):
-    id: str
-    username: str
-    acct: str
-    display_name: str
-    locked: bool
-    bot: bool
-    discoverable: bool | None
-    indexable: bool
-    group: bool = False
-    created_at: datetime
-    note: str
-    url: str
-    uri: str
-    avatar: str
-    avatar_static: str
-    header: str
-    header_static: str
-    followers_count: int
-    following_count: int
-    statuses_count: int
-    last_status_at: date | None
-    hide_collections: bool
-    noindex: bool = False
-    emojis: list[Any] = []
-    roles: list[Any] = []
-    fields: list[ProfileField]
-    moved: None = None
-    memorial: bool = False
-    suspended: bool = False
-    limited: bool = False
-
+class AccountEntity(SharedAccountEntity):
     @classmethod
-    def of(cls, account: Account, urls: Urls) -> AccountEntity:
+    def of(cls, account: Account, urls: PublicUrls) -> AccountEntity:
         return cls(**account_values(account, urls))
 
 
@@ -92,7 +57,7 @@ class CredentialAccountEntity(AccountEntity):
     role: Role = Role()
 
     @classmethod
-    def of(cls, account: Account, urls: Urls) -> CredentialAccountEntity:
+    def of(cls, account: Account, urls: PublicUrls) -> CredentialAccountEntity:
         source = Source(
             note=account.note,
             fields=[ProfileField(name=f["name"], value=f["value"]) for f in account.fields],
@@ -106,7 +71,7 @@ class CredentialAccountEntity(AccountEntity):
         return cls(**account_values(account, urls), source=source)
 
 
-def account_values(account: Account, urls: Urls) -> dict[str, Any]:
+def account_values(account: Account, urls: PublicUrls) -> dict[str, Any]:
     avatar = urls.avatar(account.id)
     header = urls.header()
     return {
@@ -118,8 +83,7 @@ def account_values(account: Account, urls: Urls) -> dict[str, Any]:
         "bot": account.bot,
         "discoverable": account.discoverable,
         "indexable": account.indexable,
-        # Mastodon rounds the creation time down to the day (less to learn about a person).
-        "created_at": account.created_at.replace(hour=0, minute=0, second=0, microsecond=0),
+        "created_at": public_created_at(account.created_at),
         "note": account.note_html,
         "url": urls.profile(account.username),
         "uri": urls.actor(account.username),

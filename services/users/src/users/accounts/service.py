@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound, Unprocessable
 from microblog_common.ids import new_id
+from microblog_common.urls import PublicUrls
 from users import events
 from users.accounts import repository
 from users.accounts.rendering import note_html
@@ -21,7 +22,6 @@ from users.accounts.schemas import RegistrationForm, UpdateCredentialsForm
 from users.models import Account, User
 from users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from users.runtime import Runtime
-from users.urls import Urls
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +155,7 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
         errors = RegistrationErrors()
         errors.add("email" if "email" in str(exc.orig).lower() else "username", "ERR_TAKEN")
         errors.raise_if_any()
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     events.publish(
         session,
         events.USER_REGISTERED,
@@ -196,7 +196,7 @@ def get_account(session: Session, account_id: int | None) -> Account:
     return account
 
 
-def lookup(session: Session, urls: Urls, acct: str) -> Account:
+def lookup(session: Session, urls: PublicUrls, acct: str) -> Account:
     """`alice`, `@alice` or `alice@<this host>`; accounts elsewhere are not known here."""
     username, _, domain = acct.strip().lstrip("@").partition("@")
     if not username or (domain and domain.lower() != urls.host):
@@ -243,7 +243,7 @@ def update_credentials(
     account.updated_at = datetime.now(UTC)
     session.flush()
     session.refresh(account, ["version"])
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     events.publish(
         session,
         events.USER_UPDATED,

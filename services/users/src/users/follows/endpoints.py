@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from microblog_common.db import SessionDep
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, optional_token, require_user
-from microblog_common.pagination import Page, link_header, page_params
+from microblog_common.pagination import Page, account_page_params, link_headers
 from microblog_common.params import body, list_param, request_params
+from microblog_common.urls import PublicUrls
 from users.accounts.schemas import AccountEntity
 from users.follows import service
 from users.follows.schemas import FollowForm, RelationshipEntity
 from users.runtime import RuntimeDep
-from users.urls import Urls
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["follows"])
 
@@ -51,20 +51,20 @@ def unfollow(account_id: str, session: SessionDep, identity: FollowScope) -> Rel
 def _list_response(
     request: Request, response: Response, runtime, page: Page, rows: list
 ) -> list[AccountEntity]:
-    urls = Urls(runtime.settings.public_url)
-    link = link_header(urls(request.url.path), page, [cursor for cursor, _ in rows])
-    if link:
-        response.headers["Link"] = link
+    urls = PublicUrls(runtime.settings.public_url)
+    response.headers.update(link_headers(urls(request.url.path), page, [cursor for cursor, _ in rows]))
     return [AccountEntity.of(account, urls) for _, account in rows]
 
 
 ListViewer = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
+# Mastodon's account lists: 40 a page, at most 80.
+AccountsPage = Annotated[Page, Depends(account_page_params)]
 
 
 @router.get("/{account_id}/followers", response_model=list[AccountEntity])
 def followers(
     account_id: str, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep,
-    viewer: ListViewer, page: Annotated[Page, Depends(page_params)],
+    viewer: ListViewer, page: AccountsPage,
 ) -> list[AccountEntity]:  # fmt: skip
     rows = service.followers(session, viewer.user_id if viewer else None, account_id, page)
     return _list_response(request, response, runtime, page, rows)
@@ -73,7 +73,7 @@ def followers(
 @router.get("/{account_id}/following", response_model=list[AccountEntity])
 def following(
     account_id: str, request: Request, response: Response, session: SessionDep, runtime: RuntimeDep,
-    viewer: ListViewer, page: Annotated[Page, Depends(page_params)],
+    viewer: ListViewer, page: AccountsPage,
 ) -> list[AccountEntity]:  # fmt: skip
     rows = service.following(session, viewer.user_id if viewer else None, account_id, page)
     return _list_response(request, response, runtime, page, rows)

@@ -15,6 +15,7 @@ from microblog_common.errors import NotFound, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
 from microblog_common.params import body, request_params, validated
+from microblog_common.urls import PublicUrls
 from users import scopes as scope_rules
 from users.accounts import service as accounts
 from users.oauth import pages, service
@@ -29,7 +30,6 @@ from users.oauth.schemas import (
     TokenForm,
 )
 from users.runtime import RuntimeDep
-from users.urls import Urls
 
 router = APIRouter(tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -198,7 +198,7 @@ def userinfo(
     session: SessionDep, runtime: RuntimeDep, identity: Annotated[Identity, Depends(require_user("profile"))]
 ) -> dict:
     account = accounts.get_account(session, identity.user_id)
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     return {
         "iss": urls("/"),
         "sub": urls.actor(account.username),
@@ -226,7 +226,7 @@ def revoke_authorization(
 
 @router.get("/.well-known/oauth-authorization-server")
 def metadata(runtime: RuntimeDep) -> JSONResponse:
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     body_ = {
         "issuer": urls("/"),
         "service_documentation": "https://docs.joinmastodon.org/",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from microblog_common.errors import TooManyRequests, Unprocessable
 from microblog_common.ids import new_id
+from microblog_common.urls import PublicUrls
 from users import events
 from users.accounts import repository as accounts_repository
 from users.accounts import service as accounts
@@ -22,7 +23,6 @@ from users.oauth import service as oauth
 from users.password_reset import repository
 from users.runtime import Runtime
 from users.tokens.service import digest
-from users.urls import Urls
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,7 @@ def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str
             created_at=now,
         ),
     )
-    urls = Urls(runtime.settings.public_url)
+    urls = PublicUrls(runtime.settings.public_url)
     events.publish(
         session,
         events.PASSWORD_RESET_REQUESTED,
