@@ -18,6 +18,7 @@ from devstack.servers import (
     missing_server_packages,
     reap_abandoned,
 )
+from microblog_common.testing import BACKENDS
 
 SERVERS_DIR_PREFIX = "microblog-test-servers-"
 
@@ -48,6 +49,13 @@ def rabbitmq_server(servers_dir: Path) -> Iterator[RabbitMQServer]:
     _require("rabbitmq-server")
     with RabbitMQServer(servers_dir / "rabbitmq") as server:
         yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Service tests run once on SQLite and once on PostgreSQL (`database_url` asks for `pg_url`,
+    which skips with the reason when PostgreSQL is not installed)."""
+    return request.param
 
 
 @pytest.fixture

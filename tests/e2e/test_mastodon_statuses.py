@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import httpx
 import pytest
 import requests
 from mastodon import Mastodon, MastodonNotFoundError
@@ -206,3 +207,23 @@ def test_status_shape_and_odd_input_through_the_gateway(microblog, app_credentia
 
 def _bearer(api: Mastodon) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.access_token}"}
+
+
+def test_a_post_without_visibility_gets_the_authors_default(microblog, app_credentials):
+    """Mastodon.py sends no `visibility` unless asked: the default set in the users service must
+    reach the posts service (as an event) and apply there."""
+    alice, _, _ = _person(microblog, app_credentials, "alice")
+    alice.account_update_credentials(default_privacy="private", default_sensitive=True)
+    eventually(
+        lambda: alice.status_post("Who sees this?"),
+        lambda status: status.visibility == "private",
+    )
+    assert alice.status_post("Out loud", visibility="public").visibility == "public"
+    # Mastodon.py always sends `sensitive` (false by default); a client that leaves it out gets the default.
+    bare = httpx.post(
+        f"{microblog.url}/api/v1/statuses",
+        data={"status": "No flags at all"},
+        headers={"Authorization": f"Bearer {alice.access_token}"},
+    )
+    assert bare.status_code == 200, bare.text
+    assert bare.json()["sensitive"] is True and bare.json()["visibility"] == "private"

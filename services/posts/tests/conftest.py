@@ -16,7 +16,7 @@ from sqlalchemy import event as sa_event
 
 from microblog_common.events import Event
 from microblog_common.ids import new_id
-from microblog_common.testing import BACKENDS, CapturedEvents, ServiceClient, database_url, run_service
+from microblog_common.testing import CapturedEvents, ServiceClient, database_url, run_service
 from posts.app import create_app
 from posts.settings import Settings
 
@@ -154,12 +154,7 @@ class Posts:
 
     # -- observing -------------------------------------------------------------------------
     def events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.captured.of_type(event_type)
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.02)
+        return self.captured.wait(event_type, count, timeout)
 
     @contextmanager
     def queries(self) -> Iterator[list[str]]:
@@ -178,18 +173,6 @@ class Posts:
             yield statements
         finally:
             sa_event.remove(engine, "before_cursor_execute", record)
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        try:
-            request.getfixturevalue("pg_url")
-        except pytest.FixtureLookupError:
-            pytest.skip(
-                "PostgreSQL backend: no `pg_url` fixture (it comes from the repository's root conftest.py)"
-            )
-    return request.param
 
 
 @pytest.fixture

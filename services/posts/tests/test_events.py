@@ -1,9 +1,22 @@
-"""The contract of every event the service publishes: the payload that went out validates against
-its schema (posts.events) and carries what ARCHITECTURE.md lists, with a growing version."""
+"""The contracts of the events: every payload the service publishes validates against its shared
+model (`microblog_common.contracts.posts`) and carries what ARCHITECTURE.md lists, with a growing
+version; what the users service publishes (`microblog_common.contracts.users`, as its models dump
+it) is what the replica reads."""
 
 from __future__ import annotations
 
-from posts.events import CONTRACTS
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session
+
+from microblog_common.contracts import Contract
+from microblog_common.contracts.posts import CONTRACTS, POST_PUBLISHED, PostFavourited
+from microblog_common.contracts.users import UserDeleted, UserFollowed, UserRegistered
+from microblog_common.ids import new_id
+from posts import events
+
+from .conftest import User
 
 # ARCHITECTURE.md, "Events": the data each event carries at least.
 SNAPSHOT = {
@@ -63,3 +76,29 @@ def test_post_favourited_contract(posts):
     check(event)
     assert event.data["account_id"] == str(bob.id) and event.data["status_account_id"] == str(alice.id)
     assert event.data["status"]["id"] == created["id"] and event.version == 1
+
+
+def test_a_payload_of_another_contract_is_refused():
+    with pytest.raises(TypeError, match=r"post\.published carries StatusSnapshot, not PostFavourited"):
+        events.publish(Session(), POST_PUBLISHED, PostFavourited.model_construct(), subject=1, version=1)
+
+
+def shared(model: type[Contract], **data) -> dict:
+    """A payload as the users service writes it: built from the shared model, dumped to JSON."""
+    return model(**data).model_dump(mode="json")
+
+
+def test_the_replica_reads_the_shared_user_contracts(posts):
+    alice, bob = User(new_id(), "alice"), User(new_id(), "bob")
+    for user in (alice, bob):
+        data = shared(UserRegistered, **posts.snapshot(user), email=f"{user.username}@x.example", locale="en")
+        posts.deliver("user.registered", data, user.id)
+    at = datetime.now(UTC)
+    follow = {"follower_id": str(bob.id), "followee_id": str(alice.id), "at": at}
+    data = shared(UserFollowed, **follow, notify=False, reblogs=True, languages=None)
+    posts.deliver("user.followed", data, bob.id)
+    status = posts.as_(alice).status("hello")
+    assert status["account"]["id"] == str(alice.id) and status["account"]["followers_count"] == 1
+    assert [s["id"] for s in posts.as_(bob).get("/api/v1/timelines/home").json()] == [status["id"]]
+    posts.deliver("user.deleted", shared(UserDeleted, id=str(alice.id)), alice.id)
+    assert posts.anonymous.get(f"/api/v1/statuses/{status['id']}").status_code == 404

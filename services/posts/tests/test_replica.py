@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from microblog_common.contracts.users import UserFollowed
 from microblog_common.events import Event
 from microblog_common.ids import new_id
 
@@ -106,11 +107,12 @@ def test_follows_delivered_before_the_account_are_counted(posts):
 
 def test_a_duplicate_event_is_handled_once(posts):
     alice, bob = posts.register("alice"), posts.register("bob")
+    follow = UserFollowed(
+        follower_id=str(alice.id), followee_id=str(bob.id), at=datetime.now(UTC),
+        notify=False, reblogs=True, languages=None,
+    )  # fmt: skip
     event = Event(
-        type="user.followed",
-        producer="users",
-        subject=str(alice.id),
-        data={"follower_id": str(alice.id), "followee_id": str(bob.id), "at": datetime.now(UTC).isoformat()},
+        type="user.followed", producer="users", subject=str(alice.id), data=follow.model_dump(mode="json")
     )
     for _ in range(2):
         posts.raw.portal.call(posts.app.state.bus.publish, [event])

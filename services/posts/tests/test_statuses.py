@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from microblog_common.testing import MASTODON_ACCOUNT_FIELDS as ACCOUNT_FIELDS
+
 STATUS_FIELDS = {
     "id", "created_at", "in_reply_to_id", "in_reply_to_account_id", "sensitive", "spoiler_text",
     "visibility", "language", "uri", "url", "replies_count", "reblogs_count", "favourites_count",
@@ -13,12 +15,6 @@ STATUS_FIELDS = {
     "tags", "emojis", "card", "poll", "quote", "quotes_count", "quote_approval",
 }  # fmt: skip
 VIEWER_FIELDS = {"favourited", "reblogged", "muted", "bookmarked", "filtered"}
-ACCOUNT_FIELDS = {
-    "id", "username", "acct", "display_name", "locked", "bot", "discoverable", "indexable", "group",
-    "created_at", "note", "url", "uri", "avatar", "avatar_static", "header", "header_static",
-    "followers_count", "following_count", "statuses_count", "last_status_at", "hide_collections",
-    "noindex", "emojis", "roles", "fields", "moved", "memorial", "suspended", "limited",
-}  # fmt: skip
 
 
 def test_a_status_has_every_mastodon_field(posts):

@@ -5,7 +5,6 @@ sends the identity it carries in the signed headers."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import jwt
 import pytest
 
 from microblog_common.events import Event
-from microblog_common.testing import BACKENDS, CapturedEvents, ServiceClient, database_url, run_service
+from microblog_common.testing import CapturedEvents, ServiceClient, database_url, run_service
 from users.app import create_app
 from users.settings import Settings
 
@@ -169,24 +168,7 @@ class Users:
 
     # -- events ----------------------------------------------------------------------------
     def events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.captured.of_type(event_type)
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.02)
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgres":
-        try:
-            request.getfixturevalue("pg_url")
-        except pytest.FixtureLookupError:
-            pytest.skip(
-                "PostgreSQL backend: no `pg_url` fixture (it comes from the repository's root conftest.py)"
-            )
-    return request.param
+        return self.captured.wait(event_type, count, timeout)
 
 
 def start_users(request: pytest.FixtureRequest, tmp_path, backend: str, **overrides: Any):

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from microblog_common.testing import MASTODON_ACCOUNT_FIELDS as EXPECTED_ACCOUNT_FIELDS
 from users.models import Account, User
 
-EXPECTED_ACCOUNT_FIELDS = {
-    "id", "username", "acct", "display_name", "locked", "bot", "discoverable", "indexable", "group",
-    "created_at", "note", "url", "uri", "avatar", "avatar_static", "header", "header_static",
-    "followers_count", "following_count", "statuses_count", "last_status_at", "hide_collections",
-    "noindex", "emojis", "roles", "fields", "moved", "memorial", "suspended", "limited",
-}  # fmt: skip
 # Mastodon 4.3's CredentialAccount extras: `source` and the `role` every local account has.
 EXPECTED_SOURCE_FIELDS = {
     "privacy", "sensitive", "language", "note", "fields", "follow_requests_count", "hide_collections",

@@ -76,9 +76,8 @@ def test_posting_defaults_travel_with_the_snapshot(users):
     alice = users.register("alice")
     (registered,) = users.events("user.registered")
     assert registered.data["default_privacy"] == "public" and registered.data["default_sensitive"] is False
-    users.as_(alice.token).patch(
-        "/api/v1/accounts/update_credentials", data={"source[privacy]": "private", "source[sensitive]": "true"}
-    )
+    defaults = {"source[privacy]": "private", "source[sensitive]": "true"}
+    users.as_(alice.token).patch("/api/v1/accounts/update_credentials", data=defaults)
     (updated,) = users.events("user.updated")
     check(updated)
     assert updated.data["default_privacy"] == "private" and updated.data["default_sensitive"] is True

@@ -3,6 +3,7 @@ session's PostgreSQL with the in-process bus, and call it the way the gateway do
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
 
 TEST_SECRET = "test-internal-secret-0123456789abcdef-xyz"  # noqa: S105
 BACKENDS = ("sqlite", "postgres")
+# Every field of Mastodon 4.3's Account entity, wherever a service renders one.
+MASTODON_ACCOUNT_FIELDS = {
+    "id", "username", "acct", "display_name", "locked", "bot", "discoverable", "indexable", "group",
+    "created_at", "note", "url", "uri", "avatar", "avatar_static", "header", "header_static",
+    "followers_count", "following_count", "statuses_count", "last_status_at", "hide_collections",
+    "noindex", "emojis", "roles", "fields", "moved", "memorial", "suspended", "limited",
+}  # fmt: skip
 
 
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str, name: str = "service") -> str:
@@ -49,6 +57,16 @@ class CapturedEvents:
 
     def of_type(self, event_type: str) -> list[Event]:
         return [e for e in self.events if e.type == event_type]
+
+    def wait(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:
+        """The events of `event_type` once there are `count` of them, or what came within `timeout`
+        (the outbox relay publishes after the response, so a test waits for it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.of_type(event_type)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
 
 class ServiceClient:

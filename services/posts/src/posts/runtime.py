@@ -8,22 +8,22 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from microblog_common.urls import PublicUrls
 from posts.languages import Detector, detector
 from posts.settings import Settings
-from posts.urls import Urls
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    urls: Urls
+    urls: PublicUrls
     languages: Detector
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         return cls(
             settings,
-            Urls(settings.public_url),
+            PublicUrls(settings.public_url),
             detector(
                 settings.detected_languages,
                 settings.language_min_relative_distance,

@@ -9,9 +9,8 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, optional_token, require_user
-from microblog_common.pagination import Page
+from microblog_common.pagination import Page, account_page_params, link_headers
 from posts.favourites import service
-from posts.paging import link_headers, page_params_for
 from posts.runtime import RuntimeDep
 from posts.statuses.rendering import account_json, account_values
 from posts.statuses.service import rendered
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/api/v1/statuses", tags=["favourites"])
 
 Favouriter = Annotated[Identity, Depends(require_user("write", "write:favourites"))]
 AccountsReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
-AccountsPage = Annotated[Page, Depends(page_params_for(40, 80))]
+AccountsPage = Annotated[Page, Depends(account_page_params)]
 
 
 @router.post("/{status_id}/favourite")
@@ -52,5 +51,5 @@ def favourited_by(
     rows = service.favourited_by(session, status_id, viewer, page)
     return JSONResponse(
         [account_json(account_values(account), runtime.urls) for _, account in rows],
-        headers=link_headers(request, runtime.urls, page, [cursor for cursor, _ in rows]),
+        headers=link_headers(runtime.urls(request.url.path), page, [cursor for cursor, _ in rows]),
     )

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from microblog_common.contracts.posts import POST_FAVOURITED, PostFavourited, StatusSnapshot
 from microblog_common.errors import NotFound
 from microblog_common.ids import new_id, parse_id
 from microblog_common.pagination import Page
@@ -45,14 +46,14 @@ def favourite(session: Session, runtime: Runtime, viewer_id: int, status_id: str
         assert status is not None and author is not None
         events.publish(
             session,
-            events.POST_FAVOURITED,
-            events.PostFavourited(
+            POST_FAVOURITED,
+            PostFavourited(
                 id=str(favourite_id),
                 status_id=str(row.id),
                 status_account_id=str(row.account_id),
                 account_id=str(viewer_id),
                 at=now,
-                status=events.StatusSnapshot(**snapshot(status, author, runtime)),
+                status=StatusSnapshot(**snapshot(status, author, runtime)),
             ),
             subject=row.id,
             version=status.version,

@@ -10,9 +10,8 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, require_user
-from microblog_common.pagination import Page, page_params
+from microblog_common.pagination import Page, link_headers, page_params
 from microblog_common.params import request_params
-from posts.paging import link_headers
 from posts.runtime import RuntimeDep
 from posts.scheduled import service
 
@@ -38,7 +37,7 @@ def index(
     rows = service.page_of(session, _me(identity), page)
     return JSONResponse(
         [service.as_json(row) for row in rows],
-        headers=link_headers(request, runtime.urls, page, [row.id for row in rows]),
+        headers=link_headers(runtime.urls(request.url.path), page, [row.id for row in rows]),
     )
 
 

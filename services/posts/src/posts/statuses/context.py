@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound
 from microblog_common.ids import parse_id
+from microblog_common.urls import PublicUrls
 from posts.statuses import queries
 from posts.statuses.rendering import status_json
-from posts.urls import Urls
 
 ANONYMOUS_LIMITS = (40, 60)
 SIGNED_IN_LIMITS = (4096, 4096)
@@ -70,7 +70,7 @@ def _thread_order(root: int, rows: list[Any]) -> list[Any]:
     return ordered
 
 
-def context(session: Session, urls: Urls, status_id: str, viewer_id: int | None) -> dict[str, list]:
+def context(session: Session, urls: PublicUrls, status_id: str, viewer_id: int | None) -> dict[str, list]:
     status = queries.one(session, parse_id(status_id), viewer_id)
     if status is None:
         raise NotFound()

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from microblog_common.mastodon.accounts import AccountEntity, ProfileField, public_created_at
+from microblog_common.urls import PublicUrls
 from posts.statuses.queries import accounts, as_account
-from posts.urls import Urls
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -28,7 +28,7 @@ def account_values(account: Any) -> dict[str, Any]:
     return {column.name: getattr(account, column.name) for column in accounts.c}
 
 
-def account_json(account: dict[str, Any], urls: Urls) -> dict[str, Any]:
+def account_json(account: dict[str, Any], urls: PublicUrls) -> dict[str, Any]:
     entity = AccountEntity(
         id=str(account["id"]),
         username=account["username"],
@@ -56,7 +56,9 @@ def account_json(account: dict[str, Any], urls: Urls) -> dict[str, Any]:
     return entity.model_dump(mode="json")
 
 
-def status_json(row: Any, viewer_id: int | None, urls: Urls, *, with_source: bool = False) -> dict[str, Any]:
+def status_json(
+    row: Any, viewer_id: int | None, urls: PublicUrls, *, with_source: bool = False
+) -> dict[str, Any]:
     account = as_account(row)
     username = account["username"]
     body: dict[str, Any] = {

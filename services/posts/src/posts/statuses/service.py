@@ -14,6 +14,13 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session
 
+from microblog_common.contracts.posts import (
+    POST_DELETED,
+    POST_PUBLISHED,
+    POST_UPDATED,
+    PostDeleted,
+    StatusSnapshot,
+)
 from microblog_common.errors import NotFound, ServiceUnavailable, Unprocessable
 from microblog_common.ids import new_id, parse_id
 from posts import events
@@ -244,8 +251,8 @@ def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -
     repository.fan_out(session, status, mentioned_ids)
     events.publish(
         session,
-        events.POST_PUBLISHED,
-        events.StatusSnapshot(**snapshot(status, author, runtime)),
+        POST_PUBLISHED,
+        StatusSnapshot(**snapshot(status, author, runtime)),
         subject=status.id,
         version=status.version,
     )
@@ -301,8 +308,8 @@ def edit(session: Session, runtime: Runtime, viewer_id: int, status_id: str, for
     assert author is not None
     events.publish(
         session,
-        events.POST_UPDATED,
-        events.StatusSnapshot(**snapshot(status, author, runtime)),
+        POST_UPDATED,
+        StatusSnapshot(**snapshot(status, author, runtime)),
         subject=status.id,
         version=status.version,
     )
@@ -325,8 +332,8 @@ def delete(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -
     gone = snapshot(status, author, runtime) | {"version": status.version + 1}
     events.publish(
         session,
-        events.POST_DELETED,
-        events.PostDeleted(**gone, deleted_at=datetime.now(UTC)),
+        POST_DELETED,
+        PostDeleted(**gone, deleted_at=datetime.now(UTC)),
         subject=status.id,
         version=status.version + 1,
     )

@@ -9,8 +9,7 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, optional_token, require_user
-from microblog_common.pagination import Page, page_params
-from posts.paging import link_headers
+from microblog_common.pagination import Page, link_headers, page_params
 from posts.runtime import Runtime, RuntimeDep
 from posts.statuses.rendering import status_json
 from posts.timelines import service
@@ -37,7 +36,7 @@ def _page(
     rows, cursors = result
     return JSONResponse(
         [status_json(row, viewer, runtime.urls) for row in rows],
-        headers=link_headers(request, runtime.urls, page, cursors),
+        headers=link_headers(runtime.urls(request.url.path), page, cursors),
     )
 
 
