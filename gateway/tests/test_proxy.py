@@ -31,7 +31,7 @@ ROUTED = [
     ("GET", "/.well-known/oauth-authorization-server", "users"),
     ("POST", "/api/v1/auth/password_reset", "users"),
     ("POST", "/api/v1/auth/password_reset/confirm", "users"),
-    ("GET", "/avatars/123.svg", "users"),
+    ("GET", "/avatars/123.png", "users"),
     ("POST", "/api/v1/statuses", "posts"),
     ("GET", "/api/v1/statuses/123", "posts"),
     ("PUT", "/api/v1/statuses/123", "posts"),
@@ -65,7 +65,7 @@ def test_route_table(method, path, service):
         ("GET", "/admin"),
         # Service-to-service endpoints (e.g. the token revocation feed) are never public.
         ("GET", "/internal/token-revocations"),
-        ("POST", "/avatars/1.svg"),
+        ("POST", "/avatars/1.png"),
     ],
 )
 def test_paths_outside_the_table_resolve_to_nothing(method, path):

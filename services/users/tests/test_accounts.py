@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from microblog_common.testing import MASTODON_ACCOUNT_FIELDS as EXPECTED_ACCOUNT_FIELDS
 from users.models import Account, User
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Mastodon 4.3's CredentialAccount extras: `source` and the `role` every local account has.
 EXPECTED_SOURCE_FIELDS = {
@@ -49,7 +54,7 @@ def test_register_returns_a_working_token_and_publishes(users):
     assert "email" not in body and "alice@example.com" not in me.text
     assert body["source"]["privacy"] == "public" and body["source"]["note"] == ""
     assert EXPECTED_ACCOUNT_FIELDS <= set(body)
-    assert body["avatar"] == f"http://127.0.0.1:8000/avatars/{body['id']}.svg"
+    assert body["avatar"] == f"http://127.0.0.1:8000/avatars/{body['id']}.png"
 
     (event,) = users.events("user.registered")
     assert event.subject == body["id"]
@@ -241,9 +246,18 @@ def test_verify_credentials_needs_a_user_token(users):
 
 
 def test_default_avatars_are_distinct_and_stable(users):
-    a = users.client.get("/avatars/117000000000000001.svg")
-    b = users.client.get("/avatars/117000000000000002.svg")
-    assert a.status_code == 200 and a.headers["content-type"].startswith("image/svg+xml")
-    assert a.text != b.text and a.text == users.client.get("/avatars/117000000000000001.svg").text
-    assert users.client.get("/avatars/header.svg").status_code == 200
-    assert users.client.get("/avatars/nope.svg").status_code == 404
+    a = users.client.get("/avatars/117000000000000001.png")
+    b = users.client.get("/avatars/117000000000000002.png")
+    assert a.status_code == 200 and a.headers["content-type"] == "image/png"
+    assert a.headers["cache-control"] == "public, max-age=86400"
+    assert a.content.startswith(PNG_SIGNATURE)
+    with Image.open(io.BytesIO(a.content)) as image:
+        assert image.format == "PNG" and image.size == (400, 400)
+    assert a.content != b.content
+    assert a.content == users.client.get("/avatars/117000000000000001.png").content
+    header = users.client.get("/avatars/header.png")
+    assert header.status_code == 200 and header.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(header.content)) as image:
+        assert image.format == "PNG" and image.size == (1500, 500)
+    assert users.client.get("/avatars/nope.png").status_code == 404
+    assert users.client.get("/avatars/117000000000000001.svg").status_code == 404

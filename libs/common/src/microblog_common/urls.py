@@ -21,10 +21,10 @@ class PublicUrls:
         return f"{self.base}/users/{username}"
 
     def avatar(self, account_id: int) -> str:
-        return f"{self.base}/avatars/{account_id}.svg"
+        return f"{self.base}/avatars/{account_id}.png"
 
     def header(self) -> str:
-        return f"{self.base}/avatars/header.svg"
+        return f"{self.base}/avatars/header.png"
 
     def status(self, username: str, status_id: int) -> str:
         return f"{self.base}/@{username}/{status_id}"

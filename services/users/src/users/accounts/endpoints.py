@@ -16,7 +16,7 @@ from microblog_common.internal_auth import Identity, optional_token, require_tok
 from microblog_common.params import body
 from microblog_common.urls import PublicUrls
 from users.accounts import service
-from users.accounts.avatars import HEADER_SVG, avatar_svg
+from users.accounts.avatars import avatar_png, header_png
 from users.accounts.schemas import (
     AccountEntity,
     CredentialAccountEntity,
@@ -93,15 +93,15 @@ def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountRe
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}
 
 
-@images.get("/avatars/header.svg")
+@images.get("/avatars/header.png")
 def default_header() -> Response:
-    return Response(HEADER_SVG, media_type="image/svg+xml", headers=IMAGE_CACHE)
+    return Response(header_png(), media_type="image/png", headers=IMAGE_CACHE)
 
 
-@images.get("/avatars/{name}.svg")
+@images.get("/avatars/{name}.png")
 def default_avatar(name: str) -> Response:
     """Drawn from the id alone (no database read): the same picture every time."""
     account_id = parse_id(name)
     if account_id is None:
         raise NotFound()
-    return Response(avatar_svg(account_id), media_type="image/svg+xml", headers=IMAGE_CACHE)
+    return Response(avatar_png(account_id), media_type="image/png", headers=IMAGE_CACHE)
