@@ -9,18 +9,23 @@ and written to bench/results/ as JSON and markdown."""
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from loadgen import LoadResult, run_load, wrk_available
+from harness import (
+    Target,
+    check,
+    first_status,
+    machine_info,
+    markdown_table,
+    measure,
+    print_row,
+    write_results,
+)
+from loadgen import pick_tool
 
 from devstack.servers import free_port, missing_server_packages
 from devstack.stack import LocalStack
@@ -29,22 +34,6 @@ from microblog_common.internal_auth import sign_request
 BENCH_DIR = Path(__file__).resolve().parent
 # Answered by the gateway itself (no upstream hop) through the same middleware as proxied calls.
 GATEWAY_OWN_PATH = "/api/v1/instance"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    headers: Callable[[], dict[str, str]]  # called right before each run: signatures expire
-    cpu_pids: dict[str, int]  # processes whose CPU time is charged to this target, by role
-    expect_status: int = 200
-
-
-def cpu_seconds(pid: int) -> float:
-    # Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def start_uvicorn(app: str, log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -65,46 +54,6 @@ def start_uvicorn(app: str, log_path: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.1)
 
 
-def first_status(url: str, headers: Callable[[], dict[str, str]]) -> int:
-    status = httpx.get(url, headers=headers(), timeout=5).status_code
-    if status >= 500:
-        raise RuntimeError(f"{url} answered {status}: pick a --path the service answers")
-    return status
-
-
-def check(target: Target) -> str:
-    response = httpx.get(target.url, headers=target.headers(), timeout=5)
-    if response.status_code != target.expect_status:
-        raise RuntimeError(f"{target.url} answered {response.status_code}: {response.text[:300]}")
-    return response.text[:80]
-
-
-def measure(target: Target, tool: str, connections: int, duration: float, warmup: float) -> dict:
-    if warmup > 0:
-        run_load(tool, target.url, target.headers(), connections, warmup, target.expect_status)
-    before = {role: cpu_seconds(pid) for role, pid in target.cpu_pids.items()}
-    result: LoadResult = run_load(
-        tool, target.url, target.headers(), connections, duration, target.expect_status
-    )
-    cpu = {role: cpu_seconds(pid) - before[role] for role, pid in target.cpu_pids.items()}
-    cpu_us = {role: round(seconds * 1e6 / max(result.requests, 1), 1) for role, seconds in cpu.items()}
-    return {"target": target.name, "url": target.url, **result.as_dict(), "cpu_us_per_request": cpu_us}
-
-
-def markdown_table(rows: list[dict]) -> str:
-    lines = [
-        "| target | conns | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        cpu = ", ".join(f"{role} {us:.0f}" for role, us in r["cpu_us_per_request"].items())
-        lines.append(
-            f"| {r['target']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} "
-            f"| {r['p99_ms']:.2f} | {r['errors']} | {cpu} |"
-        )
-    return "\n".join(lines)
-
-
 def overhead_lines(rows: list[dict], through: str, direct: str, own: str) -> list[str]:
     out = []
     for conns in sorted({r["connections"] for r in rows}):
@@ -121,22 +70,6 @@ def overhead_lines(rows: list[dict], through: str, direct: str, own: str) -> lis
                 f"gateway process CPU {a['cpu_us_per_request'].get('gateway', 0):.0f} µs per request{floor}"
             )
     return out
-
-
-def machine_info(tool: str) -> dict:
-    cpu_model = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")),
-        platform.processor(),
-    )  # fmt: skip
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "load_average_before": os.getloadavg(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_tool": tool,
-    }
 
 
 def main() -> int:
@@ -167,7 +100,7 @@ def main() -> int:
     if missing:
         print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
         return 1
-    tool = ("wrk" if wrk_available() else "python") if args.tool == "auto" else args.tool
+    tool = pick_tool(args.tool)
     connections = [int(c) for c in args.connections.split(",")]
     info = machine_info(tool)
     print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
@@ -214,11 +147,7 @@ def main() -> int:
                 for target in targets:
                     row = measure(target, tool, conns, args.duration, args.warmup)
                     rows.append(row)
-                    print(
-                        f"  {target.name:<28} c={conns:<3} {row['rps']:>8.0f} req/s"
-                        f"  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  errors {row['errors']}",
-                        flush=True,
-                    )
+                    print_row(row)
         finally:
             for process in hello_procs:
                 process.terminate()
@@ -227,7 +156,6 @@ def main() -> int:
     table = markdown_table(rows)
     summary = overhead_lines(rows, through, direct, own)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
     params = {
         "duration_s": args.duration,
         "warmup_s": args.warmup,
@@ -236,7 +164,6 @@ def main() -> int:
         "expect_status": expect,
     }
     result = {"when": stamp, "machine": info, "parameters": params, "rows": rows, "summary": summary}
-    (args.out / f"gateway-{stamp}.json").write_text(json.dumps(result, indent=2))
     markdown = (
         f"# Gateway benchmark {stamp}\n\n"
         f"{info['cpus']} CPUs ({info['cpu_model']}), Python {info['python']}, load tool {tool}, "
@@ -244,13 +171,12 @@ def main() -> int:
         f"(answering {expect}); the gateway's own endpoint is `GET {GATEWAY_OWN_PATH}`.\n\n"
         f"{table}\n\n" + "\n".join(summary) + "\n"
     )
-    (args.out / f"gateway-{stamp}.md").write_text(markdown)
-    (args.out / "gateway-latest.md").write_text(markdown)
+    written = write_results(args.out, "gateway", stamp, result, markdown)
     print()
     print(table)
     print()
     print("\n".join(summary))
-    print(f"\nwritten: {args.out / f'gateway-{stamp}.json'} and .md")
+    print(f"\nwritten: {written} and .md")
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Closed-loop HTTP load: N keep-alive connections, each sending its next GET as soon as the last
-answer arrives, for a fixed duration. Two generators with one result shape:
+"""Closed-loop HTTP load: N keep-alive connections, each sending its next request (a GET, or any
+method with a fixed body) as soon as the last answer arrives, for a fixed duration. Two generators
+with one result shape:
 
 - `wrk` (C, epoll; Debian package `wrk`): the client costs little CPU, so more of the machine's
   two cores go to the servers under test. Preferred.
@@ -68,12 +69,36 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
+def pick_tool(choice: str) -> str:
+    """`--tool auto`: wrk when it is installed, else the Python client."""
+    return ("wrk" if wrk_available() else "python") if choice == "auto" else choice
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal (ASCII text: request bodies, header values)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
 def run_wrk(
-    url: str, headers: dict[str, str], connections: int, duration: float, expect_status: int | None = None
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    expect_status: int | None = None,
+    *,
+    method: str = "GET",
+    body: str | None = None,
+    lua: str = "",
 ) -> LoadResult:
+    """`method` and `body` are the same for every request; `lua` is added to the script (e.g. a
+    `request` function building a different body each time)."""
     count_unexpected = expect_status is not None and expect_status >= 400
+    request = f"wrk.method = {lua_string(method)}\n" if method != "GET" else ""
+    if body is not None:
+        request += f"wrk.body = {lua_string(body)}\n"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_REPORT + (WRK_EXPECT % expect_status if count_unexpected else ""))
+        script.write(WRK_REPORT + request + lua + (WRK_EXPECT % expect_status if count_unexpected else ""))
     try:
         # One wrk thread: the other core is what the servers under test need most.
         # wrk takes whole seconds only ("0.5s" is refused).
@@ -114,7 +139,13 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def _python_load(
-    url: str, headers: dict[str, str], connections: int, duration: float, expect_status: int | None
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    expect_status: int | None,
+    method: str,
+    body: str | None,
 ) -> LoadResult:
     import httpx
 
@@ -130,7 +161,7 @@ async def _python_load(
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
                 try:
-                    response = await client.get(url)
+                    response = await client.request(method, url, content=body)
                     ok = (
                         response.status_code == expect_status if expect_status else response.status_code < 400
                     )
@@ -157,9 +188,16 @@ async def _python_load(
 
 
 def run_python(
-    url: str, headers: dict[str, str], connections: int, duration: float, expect_status: int | None = None
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    expect_status: int | None = None,
+    *,
+    method: str = "GET",
+    body: str | None = None,
 ) -> LoadResult:
-    return asyncio.run(_python_load(url, headers, connections, duration, expect_status))
+    return asyncio.run(_python_load(url, headers, connections, duration, expect_status, method, body))
 
 
 def run_load(
@@ -169,6 +207,12 @@ def run_load(
     connections: int,
     duration: float,
     expect_status: int | None = None,
+    *,
+    method: str = "GET",
+    body: str | None = None,
 ) -> LoadResult:
-    run = run_wrk if tool == "wrk" else run_python
-    return run(url, headers, connections, duration, expect_status)
+    """The same request over and over: `method` with a fixed `body` (and its Content-Type in
+    `headers`)."""
+    if tool == "wrk":
+        return run_wrk(url, headers, connections, duration, expect_status, method=method, body=body)
+    return run_python(url, headers, connections, duration, expect_status, method=method, body=body)

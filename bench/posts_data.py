@@ -109,7 +109,7 @@ def _copy(cursor, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -
 def _account_rows(net: Network, public_url: str, now: str) -> Iterator[tuple]:
     for i, account_id in enumerate(net.ids):
         name = f"user{i}"
-        avatar = f"{public_url}/avatars/{account_id}.svg"
+        avatar = f"{public_url}/avatars/{account_id}.png"
         yield (
             account_id,
             name,
@@ -119,7 +119,7 @@ def _account_rows(net: Network, public_url: str, now: str) -> Iterator[tuple]:
             f"{public_url}/@{name}",
             avatar,
             avatar,
-            f"{public_url}/avatars/header.svg",
+            f"{public_url}/avatars/header.png",
             "f",
             "f",
             "f",

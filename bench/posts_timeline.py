@@ -17,26 +17,23 @@ connection count:
     uv run python bench/posts_timeline.py                       # 20,000 and 1,000,000 statuses
     uv run python bench/posts_timeline.py --sizes 20000,100000 --duration 5
 
-Generating the million-status network takes several minutes (about 100 million home feed rows)."""
+Generating the million-status network takes a few minutes (about 70 million home feed rows)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from functools import partial
 from pathlib import Path
 
 import httpx
 import psycopg2
-from gateway_overhead import machine_info
-from loadgen import WRK_REPORT, LoadResult, run_load, wrk_available
+from accounts import register
+from harness import machine_info, wait_idle, write_results
+from loadgen import pick_tool, run_load, run_wrk
 from posts_data import generate, typical_account
 
 from devstack.servers import PostgresServer, RabbitMQServer, make_base_dir, missing_server_packages
@@ -46,7 +43,7 @@ from posts.app import SPEC as POSTS
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEEP_OFFSET = 1000
-PASSWORD = "benchmark passphrase"  # a throwaway account
+# Each request a new status (wrk builds the body); the Python client posts the same text each time.
 WRK_POST = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -56,67 +53,7 @@ request = function()
   return wrk.format(nil, nil, nil, '{"status": "Benchmark post number ' .. counter .. ' #bench"}')
 end
 """
-
-
-def wrk_post(url: str, headers: dict[str, str], connections: int, duration: float) -> LoadResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_REPORT + WRK_POST)
-    try:
-        whole = max(1, math.ceil(duration))  # wrk takes whole seconds only
-        args = ["wrk", "-t1", f"-c{connections}", f"-d{whole}s", "--timeout", "10s", "-s", script.name]
-        for name, value in headers.items():
-            args += ["-H", f"{name}: {value}"]
-        out = subprocess.run(
-            [*args, url], capture_output=True, text=True, check=True, timeout=duration + 60
-        ).stdout
-    finally:
-        Path(script.name).unlink(missing_ok=True)
-    r = json.loads(
-        next(ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")).removeprefix("WRK_JSON ")
-    )
-    seconds = r["duration_us"] / 1e6
-    errors = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts", "status_errors"))
-    return LoadResult(
-        tool="wrk",
-        connections=connections,
-        duration_s=round(seconds, 2),
-        requests=r["requests"],
-        errors=errors,
-        rps=round(r["requests"] / seconds, 1),
-        p50_ms=r["p50_us"] / 1000,
-        p90_ms=r["p90_us"] / 1000,
-        p99_ms=r["p99_us"] / 1000,
-        max_ms=r["max_us"] / 1000,
-    )
-
-
-def register_reader(gateway: str) -> tuple[str, int]:
-    with httpx.Client(base_url=gateway, timeout=30) as client:
-        app = client.post(
-            "/api/v1/apps",
-            data={
-                "client_name": "bench",
-                "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-                "scopes": "read write",
-            },
-        ).json()
-        app_token = client.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "scope": "read write",
-                "client_id": app["client_id"],
-                "client_secret": app["client_secret"],
-            },
-        ).json()
-        name = f"reader_{uuid.uuid4().hex[:8]}"
-        token = client.post(
-            "/api/v1/accounts",
-            headers={"Authorization": f"Bearer {app_token['access_token']}"},
-            data={"username": name, "email": f"{name}@example.com", "password": PASSWORD, "agreement": "1"},
-        ).json()["access_token"]
-        me = client.get("/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token}"})
-        return token, int(me.json()["id"])
+POST_BODY = '{"status": "Benchmark post #bench"}'
 
 
 def adopt_network_position(database_url: str, reader: int, model: int) -> dict[str, int]:
@@ -125,8 +62,13 @@ def adopt_network_position(database_url: str, reader: int, model: int) -> dict[s
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         while True:  # the reader reaches the posts service's replica through `user.registered`
             cur.execute("SELECT 1 FROM accounts WHERE id = %s", (reader,))
-            if cur.fetchone() or time.monotonic() > deadline:
+            if cur.fetchone():
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"account {reader} did not reach the posts service's replica within 30s "
+                    "(see posts.log: is `user.registered` failing?)"
+                )
             conn.commit()
             time.sleep(0.2)
         cur.execute(
@@ -163,8 +105,64 @@ def adopt_network_position(database_url: str, reader: int, model: int) -> dict[s
     }
 
 
-def measure(name: str, size: int, run, connections: int, duration: float, warmup: float) -> dict:
-    run(connections, warmup)
+def run_size(
+    pg: PostgresServer, mq: RabbitMQServer, stack_dir: Path, size: int, tool: str, args: argparse.Namespace
+) -> tuple[dict, list[dict]]:
+    """A LocalStack whose posts service serves the generated database of `size` statuses; the
+    reader's position in the network and the measured rows."""
+    url = pg.url_for(f"posts_bench_{size}")
+    raw_url = url.replace("postgresql+psycopg2://", "postgresql://")
+    # Again: the posts code may have gained a migration since the data was generated (the
+    # million-status generation takes minutes), and the service expects its schema at head.
+    upgrade_to_head(POSTS.migrations, url)
+    extra_env = {
+        "posts": {"DATABASE_URL": url, "DB_POOL_SIZE": "20"},
+        "gateway": {"RATE_LIMIT_DEFAULT": "1000000000/minute", "RATE_LIMIT_REGISTRATION": "1000/minute"},
+    }
+    rows: list[dict] = []
+    # In `stack_dir`, so the processes' logs outlive a failed run.
+    with LocalStack(stack_dir, postgres=pg, rabbitmq=mq, extra_env=extra_env) as stack:
+        account = register(stack.gateway_url, "reader")
+        auth = {"Authorization": f"Bearer {account.token}"}
+        position = adopt_network_position(raw_url, account.id, typical_account(raw_url))
+        print(f"  reader {account.id}: {position}", flush=True)
+        home = stack.gateway_url + "/api/v1/timelines/home"
+        deep = f"{home}?max_id={position['deep_max_id']}"
+        post = stack.gateway_url + "/api/v1/statuses"
+        # A first post waits for the language detector's models, which load in the background
+        # at start-up: none of that in the measured runs.
+        first = httpx.post(
+            post, headers=auth, timeout=60, json={"status": "Hello, this is the benchmark reader."}
+        )
+        if first.status_code != 200:
+            raise RuntimeError(f"the first post answered {first.status_code}: {first.text[:500]}")
+        page = httpx.get(home, headers=auth, timeout=30)
+        if page.status_code != 200 or len(page.json()) != 20:
+            raise RuntimeError(f"the home timeline answered {page.status_code}: {page.text[:500]}")
+        targets = {
+            "home p1": partial(run_load, tool, home, auth),
+            "home deep": partial(run_load, tool, deep, auth),
+        }
+        if tool == "wrk":
+            targets["create"] = partial(run_wrk, post, auth, lua=WRK_POST)
+        else:
+            json_auth = {**auth, "Content-Type": "application/json"}
+            targets["create"] = partial(run_load, tool, post, json_auth, method="POST", body=POST_BODY)
+        busy = [pid for pid in (stack.pid("gateway"), stack.pid("posts")) if pid]
+        for conns in [int(c) for c in args.connections.split(",")]:
+            for name, run in targets.items():
+                rows.append(measure(name, size, run, conns, args.duration, args.warmup, busy))
+    return position, rows
+
+
+def measure(
+    name: str, size: int, run, connections: int, duration: float, warmup: float, busy: list[int]
+) -> dict:
+    """A warm-up, a wait until the `busy` processes have finished what it left in flight (a post
+    the client left is still fanned out), then the measured run."""
+    if warmup > 0:
+        run(connections, warmup)
+    wait_idle(busy)
     result = run(connections, duration).as_dict()
     row = {"target": name, "statuses": size, **result}
     print(
@@ -205,75 +203,46 @@ def main() -> int:
     if missing:
         print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
         return 1
-    tool = ("wrk" if wrk_available() else "python") if args.tool == "auto" else args.tool
+    tool = pick_tool(args.tool)
     sizes = [int(s) for s in args.sizes.split(",")]
-    connections = [int(c) for c in args.connections.split(",")]
     info = machine_info(tool)
     print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
 
     base = make_base_dir("microblog-bench-posts-")
     rows: list[dict] = []
     datasets: dict[int, dict] = {}
-    with PostgresServer(base / "postgres") as pg, RabbitMQServer(base / "rabbitmq") as mq:
-        for size in sizes:
-            url = pg.create_database(f"posts_bench_{size}")
-            upgrade_to_head(POSTS.migrations, url)
-            print(f"generating {size:,} statuses ...", flush=True)
-            datasets[size] = generate(
-                url.replace("postgresql+psycopg2://", "postgresql://"),
-                accounts=args.accounts,
-                statuses=size,
-                follows=args.follows,
-                seed=1,
-                public_url="http://127.0.0.1",
-            )
-            print(f"  {json.dumps(datasets[size])}", flush=True)
-        for size in sizes:
-            url = pg.url_for(f"posts_bench_{size}")
-            raw_url = url.replace("postgresql+psycopg2://", "postgresql://")
-            extra_env = {
-                "posts": {"DATABASE_URL": url, "DB_POOL_SIZE": "20"},
-                "gateway": {
-                    "RATE_LIMIT_DEFAULT": "1000000000/minute",
-                    "RATE_LIMIT_REGISTRATION": "1000/minute",
-                },
-            }
-            with LocalStack(postgres=pg, rabbitmq=mq, extra_env=extra_env) as stack:
-                token, reader = register_reader(stack.gateway_url)
-                position = adopt_network_position(raw_url, reader, typical_account(raw_url))
-                datasets[size]["reader"] = position
-                print(f"  reader {reader}: {position}", flush=True)
-                auth = {"Authorization": f"Bearer {token}"}
-                home = stack.gateway_url + "/api/v1/timelines/home"
-                deep = f"{home}?max_id={position['deep_max_id']}"
-                # A first post waits for the language detector's models, which load in the
-                # background at start-up: none of that in the measured runs.
-                first = httpx.post(
-                    stack.gateway_url + "/api/v1/statuses",
-                    headers=auth,
-                    timeout=60,
-                    json={"status": "Hello, this is the benchmark reader."},
+    ok = False
+    try:
+        with PostgresServer(base / "postgres") as pg, RabbitMQServer(base / "rabbitmq") as mq:
+            for size in sizes:
+                url = pg.create_database(f"posts_bench_{size}")
+                upgrade_to_head(POSTS.migrations, url)
+                print(f"generating {size:,} statuses ...", flush=True)
+                datasets[size] = generate(
+                    url.replace("postgresql+psycopg2://", "postgresql://"),
+                    accounts=args.accounts,
+                    statuses=size,
+                    follows=args.follows,
+                    seed=1,
+                    public_url="http://127.0.0.1",
                 )
-                assert first.status_code == 200, first.text[:500]
-                page = httpx.get(home, headers=auth, timeout=30)
-                assert page.status_code == 200 and len(page.json()) == 20, page.text[:500]
-                post = stack.gateway_url + "/api/v1/statuses"
-                targets = {
-                    "home p1": partial(run_load, tool, home, auth),
-                    "home deep": partial(run_load, tool, deep, auth),
-                }
-                if tool == "wrk":
-                    targets["create"] = partial(wrk_post, post, auth)
-                for conns in connections:
-                    for name, run in targets.items():
-                        rows.append(measure(name, size, run, conns, args.duration, args.warmup))
-        for size in sizes:
-            pg.drop_database(f"posts_bench_{size}")
-    shutil.rmtree(base, ignore_errors=True)
+                print(f"  {json.dumps(datasets[size])}", flush=True)
+            for size in sizes:
+                datasets[size]["reader"], size_rows = run_size(
+                    pg, mq, base / f"stack-{size}", size, tool, args
+                )
+                rows += size_rows
+        ok = True
+    finally:
+        # The generated databases (GBs) go whatever happened; a failed run's logs stay.
+        shutil.rmtree(base / "postgres" / "db", ignore_errors=True)
+        if ok:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"failed: the servers' and the stacks' logs are in {base}", file=sys.stderr)
 
     table = markdown_table(rows)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
     result = {
         "when": stamp,
         "machine": info,
@@ -281,23 +250,23 @@ def main() -> int:
         "rows": rows,
         "parameters": {"duration_s": args.duration, "warmup_s": args.warmup},
     }
-    (args.out / f"posts-{stamp}.json").write_text(json.dumps(result, indent=2))
     markdown = (
         f"# Posts benchmark {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), load tool {tool}, "
         f"{args.duration:g}s per run after {args.warmup:g}s warm-up, through the gateway.\n\n"
         f"Datasets: "
         + "; ".join(
             f"{s:,} statuses: {d['follows']:,} follows, {d['home_feed_rows']:,} home feed rows, "
-            f"generated in {sum(d['seconds'].values()):.0f}s"
+            f"generated in {sum(d['seconds'].values()):.0f}s; the reader follows {d['reader']['following']}, "
+            f"has {d['reader']['followers']} followers and {d['reader']['feed']:,} feed entries "
+            f"(deep page {d['reader']['deep_offset']:,} down)"
             for s, d in datasets.items()
         )
         + f"\n\n{table}\n"
     )
-    (args.out / f"posts-{stamp}.md").write_text(markdown)
-    (args.out / "posts-latest.md").write_text(markdown)
+    written = write_results(args.out, "posts", stamp, result, markdown)
     print()
     print(table)
-    print(f"\nwritten: {args.out / f'posts-{stamp}.json'} and .md")
+    print(f"\nwritten: {written} and .md")
     return 0
 
 

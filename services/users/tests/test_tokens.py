@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import update
 
@@ -143,3 +144,19 @@ def test_decode_refuses_forged_and_foreign_tokens(users):
             assert tokens.decode(session, runtime, bad) is None
         # Revocation still recognises an expired token of ours.
         assert tokens.decode(session, runtime, signed(exp=int(time.time()) - 10), verify_exp=False)
+
+
+def test_re_reading_the_signing_key_needs_no_second_connection(start_service, backend):
+    """A sign-in that finds its cached key stale re-reads it through its own transaction: with one
+    connection in the pool (a burst of sign-ins holding them all), it still gets a token at once."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's engine does not take DB_POOL_SIZE; the PostgreSQL run covers this")
+    with start_service(db_pool_size=1, db_max_overflow=0, signing_key_cache_seconds=0) as users:
+        alice = users.register("alice")
+        with users.app.state.db.unit_of_work() as session:
+            new_kid = rotate_signing_key(session)
+        started = time.monotonic()
+        signed_in = users.login(alice.app, "alice")
+        assert signed_in.status_code == 200, signed_in.text
+        assert jwt.get_unverified_header(signed_in.json()["access_token"])["kid"] == new_kid
+        assert time.monotonic() - started < 10  # the pool's own timeout is 30 s

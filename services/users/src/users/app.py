@@ -25,6 +25,8 @@ async def _prepare_signing_keys(app: FastAPI) -> None:
     runtime: Runtime = app.state.runtime
     runtime.keys.bind(app.state.db)
     await anyio.to_thread.run_sync(runtime.keys.ensure)
+    # Loaded before the first request, so requests only ever refresh it.
+    await anyio.to_thread.run_sync(runtime.keys.active)
 
 
 SPEC = ServiceSpec(

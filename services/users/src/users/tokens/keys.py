@@ -129,13 +129,17 @@ class KeyRing:
                 return current.kid
             return add_key(session, generate_private_pem(), retire_others=False)
 
-    def active(self) -> ActiveKey:
+    def active(self, session: Session | None = None) -> ActiveKey:
+        """The key to sign with, re-read once the cached one is older than
+        `signing_key_cache_seconds`. A request passes its own session: re-reading through a second
+        connection while holding one would let a burst of sign-ins take the whole pool and wait
+        on each other for good."""
         with self._lock:
-            fresh = time.monotonic() - self._loaded_at < self.settings.signing_key_cache_seconds
-            if self._active is not None and fresh:
-                return self._active
-        active = self._load()
-        if active is None:
+            current, loaded_at = self._active, self._loaded_at
+        if current is not None and time.monotonic() - loaded_at < self.settings.signing_key_cache_seconds:
+            return current
+        active = self._read(session) if session is not None else self._load()
+        if active is None:  # no key yet (only before start-up finished): make one
             self.ensure()
             active = self._load()
             assert active is not None
@@ -145,12 +149,18 @@ class KeyRing:
 
     def _load(self) -> ActiveKey | None:
         with self.db.unit_of_work() as session:
-            row = repository.newest_active_signing_key(session)
-            return None if row is None else ActiveKey(row.kid, load_private_key(row.private_key_pem))
+            return self._read(session)
+
+    @staticmethod
+    def _read(session: Session) -> ActiveKey | None:
+        row = repository.newest_active_signing_key(session)
+        return None if row is None else ActiveKey(row.kid, load_private_key(row.private_key_pem))
 
     def forget(self) -> None:
+        """The next caller re-reads the key (what SIGNING_KEY_CACHE_SECONDS does on its own)."""
         with self._lock:
             self._active = None
+            self._loaded_at = 0.0
 
     def published(self, session: Session) -> list[dict[str, Any]]:
         """The JWKS `keys`: the active key and every retired key whose tokens may still be alive."""

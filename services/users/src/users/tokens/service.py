@@ -84,7 +84,7 @@ def issue(
             refresh_family_id=(family_id or token_id) if refresh else None,
         ),
     )
-    key = runtime.keys.active()
+    key = runtime.keys.active(session)
     claims = {
         "iss": settings.token_issuer,
         "aud": settings.token_audience,
