@@ -166,3 +166,46 @@ async def test_revoked_tokens_stop_working_within_the_poll_interval():
         await asyncio.sleep(0.05)
     assert await verifier.authenticate(other) is not None
     await verifier.stop()
+
+
+async def test_a_verified_token_is_checked_once_then_remembered(setup, monkeypatch):
+    server, verifier = setup
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **kw: decodes.append(1) or real_decode(*a, **kw))
+    token = server.token()
+    for _ in range(3):
+        assert (await verifier.authenticate(token)).user_id == 42
+    assert len(decodes) == 1
+    # A forgery is never remembered: each attempt is checked in full.
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        assert await verifier.authenticate(forged) is None
+    assert len(decodes) == 3
+
+
+async def test_a_remembered_token_still_expires_and_can_be_revoked(setup, monkeypatch):
+    server, verifier = setup
+    now = time.time()
+    short = server.token(exp=int(now) + 60)
+    assert await verifier.authenticate(short) is not None
+    monkeypatch.setattr(time, "time", lambda: now + 60 + verifier.leeway + 1)
+    assert await verifier.authenticate(short) is None
+    monkeypatch.undo()
+    token = server.token()
+    assert await verifier.authenticate(token) is not None
+    server.revoke(token)
+    await verifier._poll_revocations()
+    assert await verifier.authenticate(token) is None
+
+
+async def test_the_remembered_tokens_are_bounded():
+    server = KeyServer()
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE, verified_cache_size=2)
+    await verifier.start()
+    tokens = [server.token(sub=str(n)) for n in range(3)]
+    for token in tokens:
+        assert await verifier.authenticate(token) is not None
+    assert list(verifier._verified) == tokens[1:]  # the least recently used one left
+    assert (await verifier.authenticate(tokens[0])).user_id == 0  # and is simply checked again
+    await verifier.stop()
