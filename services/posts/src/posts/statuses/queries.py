@@ -99,7 +99,12 @@ def one(session: Session, status_id: int | None, viewer_id: int | None) -> Any |
     return rows[0] if rows else None
 
 
+_ACCOUNT_NAMES = tuple(column.name for column in accounts.c)
+# Where `renderable` puts the account's columns: right after the status's own, in table order.
+_ACCOUNT_SLICE = slice(len(statuses.c), len(statuses.c) + len(_ACCOUNT_NAMES))
+
+
 def as_account(row: Any) -> dict[str, Any]:
-    """The account columns of a rendered row, without their prefix."""
-    mapping = row._mapping
-    return {column.name: mapping[ACCOUNT_PREFIX + column.name] for column in accounts.c}
+    """The account columns of a row of `renderable`, without their prefix. By position: a page
+    renders one per status, and 25 look-ups by name cost several times one slice."""
+    return dict(zip(_ACCOUNT_NAMES, row[_ACCOUNT_SLICE], strict=True))

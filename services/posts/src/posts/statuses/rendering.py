@@ -20,7 +20,11 @@ def iso(moment: datetime | None) -> str | None:
     """Mastodon's datetime format: UTC with milliseconds."""
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # An f-string: what strftime("%Y-%m-%dT%H:%M:%S.") wrote, in half the time (two per status).
+    return (
+        f"{moment.year}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def account_values(account: Any) -> dict[str, Any]:
@@ -57,10 +61,22 @@ def account_json(account: dict[str, Any], urls: PublicUrls) -> dict[str, Any]:
 
 
 def status_json(
-    row: Any, viewer_id: int | None, urls: PublicUrls, *, with_source: bool = False
+    row: Any,
+    viewer_id: int | None,
+    urls: PublicUrls,
+    *,
+    with_source: bool = False,
+    rendered_accounts: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    account = as_account(row)
-    username = account["username"]
+    """`rendered_accounts`, shared by the statuses of one result, renders each author once: their
+    rows all carry the same account columns, and the Account entity (a pydantic model, validated
+    then dumped) costs about as much as the rest of the status."""
+    author = rendered_accounts.get(row.author_id) if rendered_accounts is not None else None
+    if author is None:
+        author = account_json(as_account(row), urls)
+        if rendered_accounts is not None:
+            rendered_accounts[row.author_id] = author
+    username = author["username"]
     body: dict[str, Any] = {
         "id": str(row.id),
         "created_at": iso(row.created_at),
@@ -89,7 +105,7 @@ def status_json(
         "text": row.text if with_source else None,
         "reblog": None,
         "application": None,
-        "account": account_json(account, urls),
+        "account": author,
         "media_attachments": [],
         "mentions": row.mentions,
         "tags": [{"name": name, "url": urls.tag(name)} for name in row.tags],

@@ -34,8 +34,9 @@ def _page(
     request: Request, runtime: Runtime, page: Page, viewer: int | None, result: tuple[list[Any], list[int]]
 ) -> JSONResponse:
     rows, cursors = result
+    authors: dict[int, dict[str, Any]] = {}  # one rendering per author on the page
     return JSONResponse(
-        [status_json(row, viewer, runtime.urls) for row in rows],
+        [status_json(row, viewer, runtime.urls, rendered_accounts=authors) for row in rows],
         headers=link_headers(runtime.urls(request.url.path), page, cursors),
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import BigInteger, BindParameter, Integer, Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound
@@ -28,8 +28,10 @@ from posts.statuses.queries import follows, in_page_order, paged, renderable, st
 Page_ = tuple[list[Any], list[int]]
 
 
-def _rows(session: Session, stmt: Any, page: Page, cursor_name: str = "id") -> Page_:
-    rows = in_page_order(session.execute(stmt).all(), page)
+def _rows(
+    session: Session, stmt: Any, page: Page, cursor_name: str = "id", params: dict[str, Any] | None = None
+) -> Page_:
+    rows = in_page_order(session.execute(stmt, params).all(), page)
     cursors = [getattr(r, cursor_name) for r in rows]
     return [r for r in rows if r.id is not None and r.author_id is not None], cursors
 
@@ -45,7 +47,7 @@ def _still_visible_in_home(viewer_id: int) -> Any:
     )
 
 
-def home_query(viewer_id: int, page: Page) -> Select:
+def _home_statement(viewer_id: int | BindParameter[int], page: Page) -> Select:
     feed = HomeFeed.__table__
     stmt = renderable(
         viewer_id,
@@ -56,8 +58,48 @@ def home_query(viewer_id: int, page: Page) -> Select:
     return paged(stmt, feed.c.status_id, page)
 
 
+# The home page is the busiest read: building its Select and computing its cache key cost more
+# of the service's CPU per request than running it. So it is built once per cursor shape (which
+# of max_id, since_id and min_id are given), with the reader, the cursors and the limit as bind
+# parameters, and executed with their values: SQLAlchemy memoizes the cache key on the statement
+# object, and the SQL is the same as with the values built in.
+_HOME_PARAMS: dict[str, BindParameter[int]] = {
+    name: bindparam(name, type_=BigInteger) for name in ("viewer_id", "max_id", "since_id", "min_id")
+}
+_HOME_PARAMS["limit"] = bindparam("limit", type_=Integer)
+_home_templates: dict[tuple[bool, bool, bool], Select] = {}
+
+
+def _home_template(page: Page) -> Select:
+    shape = (page.max_id is not None, page.since_id is not None, page.min_id is not None)
+    stmt = _home_templates.get(shape)
+    if stmt is None:  # a race builds the same statement twice, harmlessly
+        p = _HOME_PARAMS  # in a Page, so `paged` builds the cursor conditions as for any page
+        template_page = Page(
+            p["max_id"] if shape[0] else None,
+            p["since_id"] if shape[1] else None,
+            p["min_id"] if shape[2] else None,
+            p["limit"],
+        )
+        stmt = _home_templates[shape] = _home_statement(p["viewer_id"], template_page)
+    return stmt
+
+
+def _home_values(viewer_id: int, page: Page) -> dict[str, int]:
+    values = {"viewer_id": viewer_id, "limit": page.limit}
+    for name in ("max_id", "since_id", "min_id"):
+        if (value := getattr(page, name)) is not None:
+            values[name] = value
+    return values
+
+
+def home_query(viewer_id: int, page: Page) -> Select:
+    """The statement `home` runs, with the values bound (to compile or explain it)."""
+    return _home_template(page).params(_home_values(viewer_id, page))
+
+
 def home(session: Session, viewer_id: int, page: Page) -> Page_:
-    return _rows(session, home_query(viewer_id, page), page, "cursor")
+    return _rows(session, _home_template(page), page, "cursor", _home_values(viewer_id, page))
 
 
 def public_query(viewer_id: int | None, page: Page) -> Select:
