@@ -16,12 +16,10 @@ Results are printed and written to bench/results/ (auth-<timestamp>.json and .md
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -31,19 +29,18 @@ from harness import (
     Target,
     check,
     first_status,
-    machine_info,
+    load_arguments,
     markdown_table,
     measure,
+    prepare,
     print_row,
     write_results,
 )
-from loadgen import pick_tool
 
-from devstack.servers import make_base_dir, missing_server_packages
+from devstack.servers import make_base_dir
 from devstack.stack import LocalStack
 from users.settings import Settings as UsersSettings
 
-BENCH_DIR = Path(__file__).resolve().parent
 NO_LIMIT = "1000000000/minute"
 ARGON2_FIELDS = ("argon2_time_cost", "argon2_memory_cost_kib", "argon2_parallelism")
 NO_TOKEN, WITH_TOKEN, SIGN_IN = "no token", "bearer token", "sign-in (password grant)"
@@ -117,15 +114,7 @@ def summary_lines(rows: list[dict]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
-    parser.add_argument(
-        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run"
-    )
-    parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
-    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser = load_arguments(__doc__)
     parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
     parser.add_argument(
         "--path", default="/api/v1/streaming/health", help="a routed path --service answers cheaply"
@@ -136,17 +125,12 @@ def main() -> int:
         default=None,
         help="the users service's DB_POOL_SIZE (default: its own, 10 plus 10 overflow)",
     )
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args()
 
-    missing = missing_server_packages()
-    if missing:
-        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+    prepared = prepare(args)
+    if prepared is None:
         return 1
-    tool = pick_tool(args.tool)
-    connections = [int(c) for c in args.connections.split(",")]
-    info = machine_info(tool)
-    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
+    tool, connections, info = prepared
 
     limits = ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_HEALTH", "RATE_LIMIT_SIGN_IN", "RATE_LIMIT_REGISTRATION")
     extra_env = {

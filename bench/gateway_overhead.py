@@ -8,7 +8,6 @@ and written to bench/results/ as JSON and markdown."""
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -16,22 +15,22 @@ from pathlib import Path
 
 import httpx
 from harness import (
+    BENCH_DIR,
     Target,
     check,
     first_status,
-    machine_info,
+    load_arguments,
     markdown_table,
     measure,
+    prepare,
     print_row,
     write_results,
 )
-from loadgen import pick_tool
 
-from devstack.servers import free_port, missing_server_packages
+from devstack.servers import free_port
 from devstack.stack import LocalStack
 from microblog_common.internal_auth import sign_request
 
-BENCH_DIR = Path(__file__).resolve().parent
 # Answered by the gateway itself (no upstream hop) through the same middleware as proxied calls.
 GATEWAY_OWN_PATH = "/api/v1/instance"
 
@@ -73,15 +72,7 @@ def overhead_lines(rows: list[dict], through: str, direct: str, own: str) -> lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
-    parser.add_argument(
-        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run"
-    )
-    parser.add_argument("--connections", default="1,32", help="comma-separated connection counts")
-    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser = load_arguments(__doc__)
     parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
     parser.add_argument(
         "--path", default="/api/v1/streaming/health", help="a routed path --service answers cheaply"
@@ -93,17 +84,12 @@ def main() -> int:
         help="the status --path must answer with (default: whatever the service answers first, "
         "if not a 5xx: notify answers the default path's 404 until it serves it)",
     )
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args()
 
-    missing = missing_server_packages()
-    if missing:
-        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+    prepared = prepare(args)
+    if prepared is None:
         return 1
-    tool = pick_tool(args.tool)
-    connections = [int(c) for c in args.connections.split(",")]
-    info = machine_info(tool)
-    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
+    tool, connections, info = prepared
 
     extra_env = {
         # Long runs with one signature: let the benchmarked service accept it for the whole run.

@@ -4,16 +4,20 @@ the files in bench/results/."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from loadgen import LoadResult, run_load
+from loadgen import LoadResult, pick_tool, run_load
+
+from devstack.servers import missing_server_packages
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -140,3 +144,35 @@ def write_results(out: Path, prefix: str, stamp: str, result: dict, markdown: st
     (out / f"{prefix}-{stamp}.md").write_text(markdown)
     (out / f"{prefix}-latest.md").write_text(markdown)
     return path
+
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def load_arguments(description: str, *, connections: str = "1,32") -> argparse.ArgumentParser:
+    """The options every benchmark takes: how long, how many connections, which load tool, where
+    the results go."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run"
+    )
+    parser.add_argument("--connections", default=connections, help="comma-separated connection counts")
+    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    return parser
+
+
+def prepare(args: argparse.Namespace) -> tuple[str, list[int], dict] | None:
+    """The load tool, the connection counts and the machine's description, printed; None (and why,
+    on stderr) when the servers the benchmark starts are not installed."""
+    missing = missing_server_packages()
+    if missing:
+        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+        return None
+    tool = pick_tool(args.tool)
+    info = machine_info(tool)
+    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
+    return tool, [int(c) for c in args.connections.split(",")], info

@@ -32,16 +32,15 @@ from pathlib import Path
 import httpx
 import psycopg2
 from accounts import register
-from harness import machine_info, wait_idle, write_results
-from loadgen import pick_tool, run_load, run_wrk
+from harness import load_arguments, prepare, wait_idle, write_results
+from loadgen import run_load, run_wrk
 from posts_data import generate, typical_account
 
-from devstack.servers import PostgresServer, RabbitMQServer, make_base_dir, missing_server_packages
+from devstack.servers import PostgresServer, RabbitMQServer, make_base_dir
 from devstack.stack import LocalStack
 from microblog_common.migrations import upgrade_to_head
 from posts.app import SPEC as POSTS
 
-BENCH_DIR = Path(__file__).resolve().parent
 DEEP_OFFSET = 1000
 # Each request a new status (wrk builds the body); the Python client posts the same text each time.
 WRK_POST = """
@@ -187,26 +186,16 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = load_arguments(__doc__, connections="32")
     parser.add_argument("--sizes", default="20000,1000000", help="comma-separated status counts")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--follows", type=int, default=100)
-    parser.add_argument("--connections", default="32", help="comma-separated connection counts")
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args()
-    missing = missing_server_packages()
-    if missing:
-        print(f"Missing Debian packages {missing}: run `make servers` first", file=sys.stderr)
+    prepared = prepare(args)
+    if prepared is None:
         return 1
-    tool = pick_tool(args.tool)
+    tool, _, info = prepared  # connection counts: read per dataset from args
     sizes = [int(s) for s in args.sizes.split(",")]
-    info = machine_info(tool)
-    print(f"load tool: {tool}; {info['cpus']} CPUs ({info['cpu_model']}); load {info['load_average_before']}")
 
     base = make_base_dir("microblog-bench-posts-")
     rows: list[dict] = []
