@@ -34,6 +34,7 @@ from harness import (
     measure,
     prepare,
     print_row,
+    routed_path_arguments,
     write_results,
 )
 
@@ -115,10 +116,7 @@ def summary_lines(rows: list[dict]) -> list[str]:
 
 def main() -> int:
     parser = load_arguments(__doc__)
-    parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
-    parser.add_argument(
-        "--path", default="/api/v1/streaming/health", help="a routed path --service answers cheaply"
-    )
+    routed_path_arguments(parser)
     parser.add_argument(
         "--users-db-pool-size",
         type=int,

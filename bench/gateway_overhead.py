@@ -24,6 +24,7 @@ from harness import (
     measure,
     prepare,
     print_row,
+    routed_path_arguments,
     write_results,
 )
 
@@ -73,10 +74,7 @@ def overhead_lines(rows: list[dict], through: str, direct: str, own: str) -> lis
 
 def main() -> int:
     parser = load_arguments(__doc__)
-    parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
-    parser.add_argument(
-        "--path", default="/api/v1/streaming/health", help="a routed path --service answers cheaply"
-    )
+    routed_path_arguments(parser)
     parser.add_argument(
         "--expect-status",
         type=int,

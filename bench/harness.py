@@ -165,6 +165,14 @@ def load_arguments(description: str, *, connections: str = "1,32") -> argparse.A
     return parser
 
 
+def routed_path_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which cheap routed endpoint stands for "a request through the gateway"."""
+    parser.add_argument("--service", default="notify", help="the service whose endpoint is called")
+    parser.add_argument(
+        "--path", default="/api/v1/streaming/health", help="a routed path --service answers cheaply"
+    )
+
+
 def prepare(args: argparse.Namespace) -> tuple[str, list[int], dict] | None:
     """The load tool, the connection counts and the machine's description, printed; None (and why,
     on stderr) when the servers the benchmark starts are not installed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -28,6 +29,21 @@ def flag(value: str | None) -> bool:
 
 
 Flag = Annotated[str | None, Query()]
+
+
+@dataclass(frozen=True)
+class Origin:
+    remote: bool
+    only_media: bool
+
+
+def origin_filters(local: Flag = None, remote: Flag = None, only_media: Flag = None) -> Origin:
+    """The public and hashtag timelines' filters. `local` is accepted and changes nothing: every
+    post here is local."""
+    return Origin(remote=flag(remote), only_media=flag(only_media))
+
+
+OriginFilters = Annotated[Origin, Depends(origin_filters)]
 
 
 def _page(
@@ -60,12 +76,10 @@ def public(
     runtime: RuntimeDep,
     identity: Reader,
     page: StatusesPage,
-    local: Flag = None,
-    remote: Flag = None,
-    only_media: Flag = None,
+    origin: OriginFilters,
 ) -> JSONResponse:
     viewer = _viewer(identity)
-    result = service.public(session, viewer, page, remote=flag(remote), only_media=flag(only_media))
+    result = service.public(session, viewer, page, remote=origin.remote, only_media=origin.only_media)
     return _page(request, runtime, page, viewer, result)
 
 
@@ -77,12 +91,12 @@ def hashtag(
     runtime: RuntimeDep,
     identity: Reader,
     page: StatusesPage,
-    local: Flag = None,
-    remote: Flag = None,
-    only_media: Flag = None,
+    origin: OriginFilters,
 ) -> JSONResponse:
     viewer = _viewer(identity)
-    result = service.hashtag(session, viewer, hashtag, page, remote=flag(remote), only_media=flag(only_media))
+    result = service.hashtag(
+        session, viewer, hashtag, page, remote=origin.remote, only_media=origin.only_media
+    )
     return _page(request, runtime, page, viewer, result)
 
 
