@@ -11,15 +11,14 @@ revocation feed) go over one pooled httpx client (`build_http_client`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 from websockets.asyncio.client import connect, unix_connect
 
+from microblog_common.internal_client import ServiceAddress
+
 SERVICES = ("users", "posts", "search", "translate", "notify")
-_UNIX_PREFIX = "unix:"
 # An idle pooled connection is dropped before uvicorn's 5 s keep-alive ends on the service's side,
 # so a request is never written onto a connection the service is closing at that moment.
 IDLE_CONNECTION_SECONDS = 4.0
@@ -29,28 +28,14 @@ _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 @dataclass(frozen=True)
-class Upstream:
-    name: str
-    # The http:// origin requests are addressed to (for a unix socket: its reserved host name).
-    base_url: str
-    socket_path: str | None = None
+class Upstream(ServiceAddress):
+    """A service behind the gateway: where it is (parsed by the shared `ServiceAddress`), and how
+    to open a WebSocket to it."""
 
     @classmethod
     def parse(cls, name: str, url: str) -> Upstream:
-        url = url.strip()
-        if url.startswith(_UNIX_PREFIX):
-            path = url[len(_UNIX_PREFIX) :]
-            if not PurePosixPath(path).is_absolute():
-                raise ValueError(
-                    f"{name}: a unix socket URL needs an absolute path, e.g. unix:/run/{name}.sock"
-                )
-            return cls(name=name, base_url=f"http://{name}.unix.invalid", socket_path=path)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{name}: expected http://host:port or unix:/path.sock, got {url!r}")
-        if parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"{name}: an upstream URL is an origin only (no path or query), got {url!r}")
-        return cls(name=name, base_url=f"{parts.scheme}://{parts.netloc}")
+        address = ServiceAddress.parse(name, url)
+        return cls(name=address.name, base_url=address.base_url, socket_path=address.socket_path)
 
     @property
     def ws_base_url(self) -> str:
