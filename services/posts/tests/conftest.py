@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event as sa_event
 
+from microblog_common.contracts.users import follow_subject
 from microblog_common.events import Event
 from microblog_common.ids import new_id
 from microblog_common.testing import CapturedEvents, ServiceClient, database_url, run_service
@@ -75,6 +76,7 @@ class Posts:
         self.client = client
         self.raw = raw
         self.captured = captured
+        self.pair_versions: dict[tuple[int, int], int] = {}
 
     @property
     def app(self):
@@ -92,10 +94,21 @@ class Posts:
         return Caller(self, None)
 
     # -- what the users service would publish ---------------------------------------------
-    def deliver(self, event_type: str, data: dict[str, Any], subject: int | str) -> Event:
-        event = Event(type=event_type, producer="users", subject=str(subject), data=data)
+    def deliver(
+        self, event_type: str, data: dict[str, Any], subject: int | str, version: int | None = None
+    ) -> Event:
+        """As the users service would publish it: the envelope's version is the aggregate's (the
+        snapshot's own for account events)."""
+        if version is None:
+            version = int(data.get("version", 1))
+        event = Event(type=event_type, producer="users", subject=str(subject), version=version, data=data)
         self.raw.portal.call(self.app.state.bus.publish, [event])
         return event
+
+    def _pair_version(self, follower: User, followee: User, version: int | None) -> int:
+        key = (follower.id, followee.id)
+        self.pair_versions[key] = version if version is not None else self.pair_versions.get(key, 0) + 1
+        return self.pair_versions[key]
 
     def snapshot(self, user: User, **changes: Any) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
@@ -133,7 +146,9 @@ class Posts:
             version = user.version
         self.deliver("user.updated", {**self.snapshot(user, **profile), "version": version}, user.id)
 
-    def follow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+    def follow(
+        self, follower: User, followee: User, at: datetime | None = None, version: int | None = None
+    ) -> None:
         data = {
             "follower_id": str(follower.id),
             "followee_id": str(followee.id),
@@ -142,15 +157,19 @@ class Posts:
             "reblogs": True,
             "languages": None,
         }
-        self.deliver("user.followed", data, follower.id)
+        subject = follow_subject(follower.id, followee.id)
+        self.deliver("user.followed", data, subject, self._pair_version(follower, followee, version))
 
-    def unfollow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+    def unfollow(
+        self, follower: User, followee: User, at: datetime | None = None, version: int | None = None
+    ) -> None:
         data = {
             "follower_id": str(follower.id),
             "followee_id": str(followee.id),
             "at": (at or datetime.now(UTC)).isoformat(),
         }
-        self.deliver("user.unfollowed", data, follower.id)
+        subject = follow_subject(follower.id, followee.id)
+        self.deliver("user.unfollowed", data, subject, self._pair_version(follower, followee, version))
 
     # -- observing -------------------------------------------------------------------------
     def events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:

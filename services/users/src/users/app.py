@@ -44,6 +44,7 @@ SPEC = ServiceSpec(
         password_reset_router,
     ),
     handlers=handlers,
+    build_runtime=Runtime.build,
     on_startup=(_prepare_signing_keys,),
 )
 
@@ -54,8 +55,6 @@ async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None, *, bus: EventBus | None = None) -> FastAPI:
-    settings = settings or Settings()
-    app = create_service_app(SPEC, settings, bus=bus)
-    app.state.runtime = Runtime.build(settings)
+    app = create_service_app(SPEC, settings or Settings(), bus=bus)
     app.add_exception_handler(OAuthError, _oauth_error)
     return app

@@ -12,8 +12,9 @@ FOLLOWS = ("user.followed", "user.unfollowed")
 POSTS = ("post.published", "post.updated", "post.deleted")
 
 CONSUMED_EVENTS: dict[str, tuple[str, ...]] = {
+    "users": ("post.published", "post.deleted"),
     "posts": (*USER_LIFECYCLE, *FOLLOWS),
-    "search": (*POSTS, *USER_LIFECYCLE),
+    "search": (*POSTS, *USER_LIFECYCLE, *FOLLOWS),
     "translate": (*POSTS, "user.deleted"),
     "notify": (*USER_LIFECYCLE, *FOLLOWS, "user.password_reset_requested", *POSTS, "post.favourited"),
 }

@@ -161,6 +161,7 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
         events.USER_REGISTERED,
         events.UserRegistered(**events.account_snapshot(account, urls), email=new.email, locale=new.locale),
         subject=account.id,
+        version=account.version,
     )
     log.info("account_registered", account_id=account.id)
     return account
@@ -249,5 +250,6 @@ def update_credentials(
         events.USER_UPDATED,
         events.AccountSnapshot(**events.account_snapshot(account, urls)),
         subject=account.id,
+        version=account.version,
     )
     return account
