@@ -15,7 +15,8 @@ CONSUMED_EVENTS: dict[str, tuple[str, ...]] = {
     "users": ("post.published", "post.deleted"),
     "posts": (*USER_LIFECYCLE, *FOLLOWS),
     "search": (*POSTS, *USER_LIFECYCLE, *FOLLOWS),
-    "translate": (*POSTS, "user.deleted"),
+    # Who may see a status (follows), and the viewer's language (account snapshots).
+    "translate": (*POSTS, *USER_LIFECYCLE, *FOLLOWS),
     "notify": (*USER_LIFECYCLE, *FOLLOWS, "user.password_reset_requested", *POSTS, "post.favourited"),
 }
 
