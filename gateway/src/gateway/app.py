@@ -26,7 +26,6 @@ from gateway.auth import Authenticator
 from gateway.facts import FactsKeeper
 from gateway.health import gateway_health_router
 from gateway.instance import instance_router
-from gateway.pages import pages_router
 from gateway.paths import TrailingSlashMiddleware, has_dot_segment
 from gateway.proxy import Proxy, ProxyMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
@@ -66,6 +65,7 @@ def create_app(
             settings.rate_limit_health,
             settings.rate_limit_sign_in,
             settings.rate_limit_registration,
+            settings.rate_limit_pages,
         )
 
     async def fetch_from(service: str, target: str) -> dict:
@@ -147,7 +147,6 @@ def create_app(
         gateway_health_router(lambda: app.state.http_client, upstreams, settings.health_check_timeout_seconds)
     )
     app.include_router(instance_router(settings, lambda: facts.facts))
-    app.include_router(pages_router(settings))
 
     async def not_routed(request: Request) -> JSONResponse:
         """What reaches the router that is neither the gateway's nor in the route table."""
@@ -170,6 +169,8 @@ def create_app(
         limiter=RateLimiter(rate_limit_rules, settings.rate_limit_storage_uri)
         if settings.rate_limit_enabled
         else None,
+        secret=secret,
+        signature_max_age=settings.internal_signature_max_age_seconds,
     )
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
