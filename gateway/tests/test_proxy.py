@@ -402,5 +402,6 @@ async def test_pages_go_to_the_web_ui_and_the_api_keeps_its_json_404(gateway):
     assert page.json()["service"] == "web" and page.json()["method"] == "POST"
     assert page.json()["body"] == "authenticity_token=x"
     # The session cookie travels both ways.
-    assert cookies.headers.get_list("set-cookie") == ["a=1; Path=/; SameSite=lax", "b=2; Path=/; SameSite=lax"]
+    set_cookies = cookies.headers.get_list("set-cookie")
+    assert set_cookies == ["a=1; Path=/; SameSite=lax", "b=2; Path=/; SameSite=lax"]
     assert api.status_code == 404 and api.json() == {"error": "Record not found"}
