@@ -409,3 +409,36 @@ def test_userinfo(users):
     token = users.login(app, "alice", scope="profile").json()["access_token"]
     body = users.as_(token).get("/oauth/userinfo").json()
     assert body["preferred_username"] == "alice" and body["sub"].endswith("/users/alice")
+
+
+def test_the_authorized_applications_list_what_may_act_for_you(users):
+    """The web UI's settings list the apps holding live tokens for you, with their scopes and
+    last use, and revoking one takes it off the list."""
+    alice = users.register("alice")
+    other = users.create_app(scopes="read write", client_name="Phone app")
+    phone = users.login(other, "alice", scope="read").json()["access_token"]
+    users.register("bob")  # someone else's apps never show
+    listed = users.as_(alice.token).get("/oauth/authorized_applications")
+    assert listed.status_code == 200, listed.text
+    by_id = {item["id"]: item for item in listed.json()}
+    assert set(by_id) == {str(alice.app.body["id"]), str(other.body["id"])}
+    assert by_id[str(other.body["id"])]["name"] == "Phone app"
+    assert by_id[str(other.body["id"])]["scopes"] == ["read"]
+    assert by_id[str(other.body["id"])]["last_used_at"] is None
+    assert set(by_id[str(alice.app.body["id"])]["scopes"]) == set(users.ALL_SCOPES.split())
+
+    # The gateway asking about a token it hasn't seen is a use.
+    jti = users.claims(phone)["jti"]
+    assert users.client.get(f"/internal/tokens/{jti}").json()["active"] is True
+    used = {item["id"]: item for item in users.as_(alice.token).get("/oauth/authorized_applications").json()}
+    assert used[str(other.body["id"])]["last_used_at"] is not None
+
+    assert (
+        users.as_(alice.token).delete(f"/oauth/authorized_applications/{other.body['id']}").status_code == 200
+    )
+    after = users.as_(alice.token).get("/oauth/authorized_applications").json()
+    assert [item["id"] for item in after] == [str(alice.app.body["id"])]
+    # Only with a user's token, and a read scope.
+    assert users.client.get("/oauth/authorized_applications").status_code == 401
+    write_only = users.login(users.create_app(scopes="write"), "alice", scope="write").json()["access_token"]
+    assert users.as_(write_only).get("/oauth/authorized_applications").status_code == 403

@@ -1,4 +1,4 @@
-"""The embedded mode (`make run`): the gateway and all five services in one process, one public
+"""The embedded mode (`make run`): the gateway and all six services in one process, one public
 port, each service with its own SQLite file, events over one in-process bus.
 
 Each service is served by its own uvicorn server on a unix socket, so the gateway talks to it
@@ -25,7 +25,7 @@ import uvicorn
 from microblog_common.events.memory import MemoryBus
 from microblog_common.logging import configure_logging
 
-SERVICES = ("users", "posts", "search", "translate", "notify")
+SERVICES = ("users", "posts", "search", "translate", "notify", "web")
 log = structlog.get_logger("embedded")
 
 
@@ -38,7 +38,15 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
+def _own_settings(name: str, gateway_url: str) -> dict[str, str]:
+    """What a service needs beside the common settings in this mode."""
+    if name == "web":
+        # The web UI calls the API through the gateway's own port, like any client.
+        return {"gateway_url": gateway_url}
+    return {}
+
+
+def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, gateway_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
@@ -47,6 +55,7 @@ def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_
         internal_secret=secret,
         log_json=False,
         public_url=public_url,
+        **_own_settings(name, gateway_url),
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
@@ -73,10 +82,13 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     await bus.start()
     sockets = {name: socket_dir / f"{name}.sock" for name in SERVICES}
     public_url = f"http://{host}:{port}"
+    gateway_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"  # noqa: S104
     service_servers = {
         name: _QuietServer(
             uvicorn.Config(
-                _service_app(name, data_dir, secret, bus, public_url), uds=str(sockets[name]), log_config=None
+                _service_app(name, data_dir, secret, bus, public_url, gateway_url),
+                uds=str(sockets[name]),
+                log_config=None,
             )
         )
         for name in SERVICES
@@ -142,7 +154,7 @@ async def _wait_started(
 
 def main() -> None:
     configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"), json=False)
-    # Six uvicorn servers share the process: their start and stop lines would each come six times.
+    # Seven uvicorn servers share the process: their start and stop lines would each come seven times.
     # The runner says once what matters (microblog_ready, microblog_stopped); warnings still show.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     host = os.environ.get("HOST", "127.0.0.1")

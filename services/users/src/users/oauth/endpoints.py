@@ -4,6 +4,7 @@ DELETE /oauth/authorized_applications/:id and the RFC 8414 metadata."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -207,6 +208,32 @@ def userinfo(
         "profile": urls.profile(account.username),
         "picture": urls.avatar(account.id),
     }
+
+
+@router.get("/oauth/authorized_applications")
+def authorized_applications(
+    session: SessionDep, identity: Annotated[Identity, Depends(require_user("read", "read:accounts"))]
+) -> list[dict[str, Any]]:
+    """The apps that may act for you (an extension, for the web UI's settings): each with the
+    scopes its live tokens hold, when you first authorised it and when it last used them."""
+    assert identity.user_id is not None
+    return [
+        {
+            "id": str(item.application.id),
+            "name": item.application.name,
+            "website": item.application.website,
+            "scopes": sorted(item.scopes),
+            "created_at": _iso(item.authorized_at),
+            "last_used_at": _iso(item.last_used_at),
+        }
+        for item in service.repository.authorized_applications(session, identity.user_id, datetime.now(UTC))
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @router.delete("/oauth/authorized_applications/{application_id}")
