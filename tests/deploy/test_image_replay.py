@@ -228,6 +228,10 @@ def uv() -> list[str]:
     return found
 
 
+# What a service refuses to start without beyond the common settings (nothing here calls them).
+REQUIRED = {"web": {"GATEWAY_URL": "http://127.0.0.1:9"}}
+
+
 @pytest.mark.postgres
 def test_service_image_migrates_serves_and_passes_its_healthcheck(
     service: str, repo: Path, folder_of, read_dockerfile, tmp_path: Path, uv: list[str], pg_url: str
@@ -246,7 +250,7 @@ def test_service_image_migrates_serves_and_passes_its_healthcheck(
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
 
     # The in-process event bus: the broker is not what this test is about.
-    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory"}
+    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory", **REQUIRED.get(service, {})}
     _serve_and_probe(replay, stages, "/health/ready", app_env)
 
 
@@ -258,6 +262,6 @@ def test_gateway_image_serves_and_passes_its_healthcheck(
     # Upstreams nobody calls here: /health/live does not reach them.
     unused = {
         f"{name.upper()}_URL": "http://127.0.0.1:9"
-        for name in ("users", "posts", "search", "translate", "notify")
+        for name in ("users", "posts", "search", "translate", "notify", "web")
     }
     _serve_and_probe(replay, stages, "/health/live", {**PRODUCTION, **unused})

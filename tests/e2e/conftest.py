@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
-from devstack.stack import SERVICES, LocalStack
+from devstack.stack import EVENT_SERVICES, LocalStack
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
 # tested in the gateway's tests.
@@ -62,7 +62,7 @@ def microblog(request, tmp_path_factory):
             postgres=postgres,
             rabbitmq=rabbitmq,
             extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
-            workers=SERVICES if request.param == "workers" else (),
+            workers=EVENT_SERVICES if request.param == "workers" else (),
         ) as stack:
             yield Microblog(request.param, stack.gateway_url, stack.database_urls)
 
