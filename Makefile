@@ -8,8 +8,9 @@ PORT ?= 8000
 # fresh PATH without pip's script folder still finds it).
 UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
 PYTEST_ARGS ?=
-# The servers the tests start, and docker-compose to validate the compose file offline.
-SERVER_PACKAGES := postgresql rabbitmq-server docker-compose
+# The servers the tests start, docker-compose to validate the compose file offline, and the browser
+# the web UI's end-to-end tests drive (pip's playwright, launched on Debian's chromium).
+SERVER_PACKAGES := postgresql rabbitmq-server docker-compose chromium
 COMPOSE_FILE ?= $(firstword $(wildcard compose.yaml compose.yml docker-compose.yml docker-compose.yaml \
 	infra/compose.yaml infra/compose.yml infra/docker-compose.yml infra/docker-compose.yaml))
 COMPOSE_ARGS := $(if $(COMPOSE_FILE),-f $(COMPOSE_FILE))
@@ -24,7 +25,7 @@ help:
 	@echo "make up      containers (docker compose); make down stops them"
 	@echo "make bench   the benchmarks: gateway, auth, posts (results in bench/results/)"
 	@echo "make setup   install uv if missing, then the locked dependencies"
-	@echo "make servers install PostgreSQL, RabbitMQ and docker-compose from Debian if missing (needs root)"
+	@echo "make servers install PostgreSQL, RabbitMQ, docker-compose and Chromium from Debian if missing (needs root)"
 
 setup:
 	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \

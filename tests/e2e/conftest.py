@@ -6,12 +6,17 @@
 
 from __future__ import annotations
 
+import email
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from email import policy
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import NoResultFound
 
 from devstack.embedded_process import EmbeddedProcess
 from devstack.stack import EVENT_SERVICES, LocalStack
@@ -28,6 +33,36 @@ class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
+    # Where the notify service writes the emails it sends (its file backend), when it does.
+    mail_dirs: list[Path] = field(default_factory=list)
+
+    def emails_to(self, address: str) -> list[email.message.EmailMessage]:
+        """The emails written for `address`, oldest first."""
+        found = []
+        for folder in self.mail_dirs:
+            for path in sorted(folder.rglob("*.eml"), key=lambda p: p.stat().st_mtime):
+                message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+                if address.lower() in str(message.get("To", "")).lower():
+                    found.append(message)
+        return found  # type: ignore[return-value]
+
+    def reset_link(self, address: str) -> str | None:
+        """The link of the newest password-reset email to `address`: from the email itself when
+        the notify service writes its emails to files here, else from the event that asks for it
+        (`user.password_reset_requested`, what the email is made from)."""
+        for message in reversed(self.emails_to(address)):
+            body = message.get_body(preferencelist=("plain", "html"))
+            text = body.get_content() if body is not None else ""
+            match = re.search(r"https?://\S+/auth/reset\?token=[\w\-]+", text)
+            if match:
+                return match.group(0)
+        if self.mail_dirs:
+            return None
+        try:
+            event = self.latest_event("users", "user.password_reset_requested")
+        except NoResultFound:
+            return None
+        return event["data"]["reset_url"] if event["data"].get("email") == address.lower() else None
 
     def latest_event(self, service: str, event_type: str) -> dict:
         """The newest event of `event_type` in a service's outbox: how a test reads what only an

@@ -442,3 +442,22 @@ def test_the_authorized_applications_list_what_may_act_for_you(users):
     assert users.client.get("/oauth/authorized_applications").status_code == 401
     write_only = users.login(users.create_app(scopes="write"), "alice", scope="write").json()["access_token"]
     assert users.as_(write_only).get("/oauth/authorized_applications").status_code == 403
+
+
+def test_the_consent_page_speaks_the_visitors_language(users):
+    """English or Spanish: `lang` (Mastodon's parameter, what the web UI sends), the web UI's
+    language cookie, or the browser's; the choice stays with the form when it comes back."""
+    alice = users.register("alice", app=users.create_app(redirect_uris=CALLBACK))
+    query = {"client_id": alice.app.client_id, "redirect_uri": CALLBACK, "response_type": "code"}
+    spanish = users.client.get("/oauth/authorize", params={**query, "lang": "es"})
+    assert '<html lang="es">' in spanish.text and "Contraseña" in spanish.text
+    assert "Leer todos los datos de tu cuenta" in spanish.text
+    assert 'href="/oauth/authorize?' in spanish.text and "lang=en" in spanish.text  # the switch
+    by_browser = users.client.get("/oauth/authorize", params=query, headers={"Accept-Language": "es-MX,es"})
+    assert '<html lang="es">' in by_browser.text
+    english = users.client.get("/oauth/authorize", params=query, headers={"Accept-Language": "de, en"})
+    assert '<html lang="en">' in english.text and "Password" in english.text
+    form = users.hidden_fields(spanish.text)
+    assert form["lang"] == "es"
+    wrong = users.client.post("/oauth/authorize", data={**form, "username": "alice", "password": "nope"})
+    assert wrong.status_code == 401 and "contraseña incorrectos" in wrong.text

@@ -75,6 +75,12 @@ def _authorize_error(runtime, request: Request, exc: service.AuthorizeError) -> 
     )
 
 
+def _submitted_language(request: Request) -> str | None:
+    """The `lang` hidden field of a posted form (kept by `request_params` on the request)."""
+    params = getattr(request.state, "params", None)
+    return str(params.get("lang")) if isinstance(params, dict) and params.get("lang") else None
+
+
 def _consent_page(
     runtime, request: Request, auth: service.AuthorizationRequest, form: AuthorizeForm, *, error: str = "",
     username: str = "", status_code: int = 200,
@@ -88,13 +94,16 @@ def _consent_page(
         ("code_challenge", form.code_challenge),
         ("code_challenge_method", form.code_challenge_method),
     ]
+    language = pages.page_language(request, request.query_params.get("lang") or _submitted_language(request))
+    hidden.append(("lang", language))
     context = {
         "app_name": auth.app.name,
         "app_website": auth.app.website,
-        "scopes": pages.describe_scopes(auth.scopes),
+        "scopes": pages.describe_scopes(auth.scopes, language),
         "hidden": [(k, v) for k, v in hidden if v],
-        "error": error,
+        "error": pages.texts(language).get(error, error),
         "username": username,
+        "lang": language,
     }
     return pages.render(runtime, request, "authorize.html", context, status_code)
 
@@ -117,14 +126,13 @@ def authorize(
     params: Annotated[dict[str, Any], Depends(request_params)],
 ) -> Response:
     form = validated(AuthorizeForm, params)
+    request.state.params = params
     try:
         auth = service.check_authorization_request(session, form)
     except service.AuthorizeError as exc:
         return _authorize_error(runtime, request, exc)
     if not pages.csrf_valid(runtime, request, params.get(pages.CSRF_FIELD)):
-        return _consent_page(
-            runtime, request, auth, form, error="The form expired. Please sign in again.", status_code=403
-        )
+        return _consent_page(runtime, request, auth, form, error="expired", status_code=403)
     deny = {
         "error": "access_denied",
         "error_description": "The resource owner denied the request.",
@@ -139,9 +147,8 @@ def authorize(
     if account is None:
         service.log.info("sign_in_failed", client_ip=client_ip(request), grant="authorization_code")
         return _consent_page(
-            runtime, request, auth, form, error="Invalid email address (or username) or password.",
-            username=username, status_code=401,
-        )  # fmt: skip
+            runtime, request, auth, form, error="invalid", username=username, status_code=401
+        )
     code = service.create_authorization_code(session, runtime, auth, account)
     service.log.info(
         "authorization_granted",
