@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
+from devstack.mail import MailFolder, SmtpSink
 from devstack.stack import LocalStack
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
@@ -19,6 +20,14 @@ from devstack.stack import LocalStack
 E2E_GATEWAY_ENV = {"RATE_LIMIT_REGISTRATION": "1000/minute", "RATE_LIMIT_SIGN_IN": "1000/minute"}
 # Scheduled posts may be due seconds ahead (Mastodon: 5 minutes), so a scenario can see one published.
 E2E_POSTS_ENV = {"SCHEDULED_MIN_LEAD_SECONDS": "2"}
+# Activity emails: a short digest window, so a scenario sees a second email; heartbeats every second.
+E2E_NOTIFY_ENV = {
+    "EMAIL_DIGEST_WINDOW_SECONDS": "2",
+    "EMAIL_POLL_INTERVAL_SECONDS": "0.2",
+    "STREAM_HEARTBEAT_SECONDS": "1",
+    "STREAM_PRESENCE_REFRESH_SECONDS": "1",
+    "MAIL_FROM": "Microblog <notifications@microblog.test>",
+}
 
 
 @dataclass
@@ -26,6 +35,9 @@ class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
+    # Where the notify service's email arrives: files (embedded) or an SMTP server (local).
+    mailbox: MailFolder | SmtpSink
+    stack: LocalStack | None = None
 
     def latest_event(self, service: str, event_type: str) -> dict:
         """The newest event of `event_type` in a service's outbox: how a test reads what only an
@@ -45,18 +57,26 @@ class Microblog:
 @pytest.fixture(scope="module", params=["embedded", "local"])
 def microblog(request, tmp_path_factory):
     if request.param == "embedded":
-        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV}
-        with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=env) as run:
-            yield Microblog("embedded", run.gateway_url, run.database_urls)
+        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **E2E_NOTIFY_ENV}
+        data = tmp_path_factory.mktemp("embedded") / "data"
+        with EmbeddedProcess(data, env=env) as run:
+            yield Microblog("embedded", run.gateway_url, run.database_urls, MailFolder(data / "mail"))
     else:
         postgres = request.getfixturevalue("postgres_server")
         rabbitmq = request.getfixturevalue("rabbitmq_server")
-        with LocalStack(
-            postgres=postgres,
-            rabbitmq=rabbitmq,
-            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
-        ) as stack:
-            yield Microblog("local", stack.gateway_url, stack.database_urls)
+        with (
+            SmtpSink() as sink,
+            LocalStack(
+                postgres=postgres,
+                rabbitmq=rabbitmq,
+                extra_env={
+                    "gateway": E2E_GATEWAY_ENV,
+                    "posts": E2E_POSTS_ENV,
+                    "notify": {**E2E_NOTIFY_ENV, "SMTP_URL": f"{sink.url}?starttls=false"},
+                },
+            ) as stack,
+        ):
+            yield Microblog("local", stack.gateway_url, stack.database_urls, sink, stack)
 
 
 class FormReader(HTMLParser):

@@ -69,10 +69,11 @@ class OutgoingEmail:
         message["Date"] = formatdate(localtime=False, usegmt=True)
         if self.message_id:
             message["Message-ID"] = self.message_id
-        for name, value in self.headers.items():
-            message[name] = value
         message.set_content(self.text)
         message.add_alternative(self.html, subtype="html")
+        # After the bodies: setting content replaces every Content-* header (Content-Language).
+        for name, value in self.headers.items():
+            message[name] = value
         return message
 
 

@@ -64,7 +64,8 @@ def _page(runtime: Any, title: str, body_html: str, status: int = 200) -> HTMLRe
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)} - {instance}</title>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'></head>"
         "<body style='font-family:sans-serif;max-width:480px;margin:48px auto;padding:0 16px'>"
-        f"<p><a href='{html.escape(runtime.urls.base)}/'>{instance}</a></p><h1>{html.escape(title)}</h1>{body_html}"
+        f"<p><a href='{html.escape(runtime.urls.base)}/'>{instance}</a></p>"
+        f"<h1>{html.escape(title)}</h1>{body_html}"
         "</body></html>",
         status_code=status,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
