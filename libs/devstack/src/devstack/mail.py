@@ -133,6 +133,8 @@ class PostmarkDouble:
         if not message.get("HtmlBody") and not message.get("TextBody"):
             return 422, {"ErrorCode": 300, "Message": "Provide either email TextBody or HtmlBody or both."}
         recipients = [a.strip().lower() for a in str(message["To"]).split(",")]
+        if any("@" not in r.rsplit("<", 1)[-1] for r in recipients):
+            return 422, {"ErrorCode": 300, "Message": "Error parsing 'To': Illegal email address."}
         if any(r in self.inactive for r in recipients):
             return 422, {
                 "ErrorCode": 406,
