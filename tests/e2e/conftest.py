@@ -1,6 +1,8 @@
 """The whole microblog as a client meets it, in both run modes the tests can start here:
 `embedded` (one process, SQLite, in-process bus: what `make run` serves) and `local`
-(a process per service over the session's PostgreSQL and RabbitMQ)."""
+(a process per service over the session's PostgreSQL and RabbitMQ). A module may also ask for
+`workers` (local, with every service's event lane in a worker process of its own) through
+`WITH_WORKERS`."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
 from devstack.mail import MailFolder, SmtpSink
-from devstack.stack import LocalStack
+from devstack.stack import SERVICES, LocalStack
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
 # tested in the gateway's tests.
@@ -54,7 +56,12 @@ class Microblog:
         return json.loads(payload)
 
 
-@pytest.fixture(scope="module", params=["embedded", "local"])
+MODES = ["embedded", "local"]
+# `pytestmark = WITH_WORKERS`: the module's scenarios also run with the event lanes as workers.
+WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", params=MODES)
 def microblog(request, tmp_path_factory):
     if request.param == "embedded":
         env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **E2E_NOTIFY_ENV}
@@ -74,9 +81,10 @@ def microblog(request, tmp_path_factory):
                     "posts": E2E_POSTS_ENV,
                     "notify": {**E2E_NOTIFY_ENV, "SMTP_URL": f"{sink.url}?starttls=false"},
                 },
+                workers=SERVICES if request.param == "workers" else (),
             ) as stack,
         ):
-            yield Microblog("local", stack.gateway_url, stack.database_urls, sink, stack)
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls, sink, stack)
 
 
 class FormReader(HTMLParser):
