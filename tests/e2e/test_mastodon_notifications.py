@@ -9,8 +9,10 @@ Runs in the embedded mode and over PostgreSQL + RabbitMQ with a process per serv
 
 from __future__ import annotations
 
+import json
 import queue
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -159,7 +161,9 @@ def test_emails_in_the_account_language_with_one_click_unsubscribe(microblog, ap
     alice, alice_name, alice_id, alice_email = _person(microblog, app_credentials, "alicia", locale="es")
     bob, bob_name, _, _ = _person(microblog, app_credentials, "bob")
     bob.account_follow(alice_id)
-    follow_mail = [m for m in microblog.mailbox.wait(to=alice_email, count=2) if "seguido" in str(m["Subject"])]
+    follow_mail = [
+        m for m in microblog.mailbox.wait(to=alice_email, count=2) if "seguido" in str(m["Subject"])
+    ]
     assert follow_mail, [str(m["Subject"]) for m in microblog.mailbox.received(to=alice_email)]
     message = follow_mail[0]
     text, html = bodies(message)
@@ -181,7 +185,12 @@ def test_emails_in_the_account_language_with_one_click_unsubscribe(microblog, ap
 
 def test_the_password_reset_email_link_resets_the_password(microblog, app_credentials):
     _, name, _, email = _person(microblog, app_credentials, "forgetful")
-    assert httpx.post(f"{microblog.url}/api/v1/auth/password_reset", json={"email": email}, timeout=10).status_code == 202
+    assert (
+        httpx.post(
+            f"{microblog.url}/api/v1/auth/password_reset", json={"email": email}, timeout=10
+        ).status_code
+        == 202
+    )
     mails = microblog.mailbox.wait(to=email, count=2)
     reset = next(m for m in mails if "password" in str(m["Subject"]).lower())
     text, html = bodies(reset)
@@ -197,3 +206,79 @@ def test_the_password_reset_email_link_resets_the_password(microblog, app_creden
     again = _client(microblog, app_credentials)
     again.log_in(email, "a brand new passphrase", scopes=SCOPES, allow_http=True)
     assert again.account_verify_credentials().username == name
+
+
+class SignedStream:
+    """A stream opened straight at one notify replica, signed as the gateway signs (the second
+    replica has no gateway of its own here); its events collected by a thread."""
+
+    def __init__(self, stack, base_url: str, path: str, user_id: str):
+        from microblog_common.internal_auth import (
+            HEADER_CLIENT_IP,
+            HEADER_SCOPES,
+            HEADER_TOKEN_ID,
+            HEADER_USER_ID,
+            sign_request,
+        )
+
+        identity = {HEADER_USER_ID: user_id, HEADER_SCOPES: "read", HEADER_TOKEN_ID: "e2e-" + user_id,
+                    HEADER_CLIENT_IP: "127.0.0.1"}  # fmt: skip
+        self.headers = sign_request(stack.internal_secret, "GET", path, identity)
+        self.url = base_url + path
+        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.client = httpx.Client(timeout=httpx.Timeout(10.0, read=60.0))
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        assert self.opened.wait(10), "the stream did not open"
+
+    def _read(self) -> None:
+        try:
+            with self.client.stream("GET", self.url, headers=self.headers) as response:
+                assert response.status_code == 200, response.read()
+                event = None
+                for line in response.iter_lines():
+                    if line == ":)":
+                        self.opened.set()
+                    elif line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and event:
+                        self.events.put((event, json.loads(line.removeprefix("data: "))))
+        except (httpx.HTTPError, RuntimeError):
+            pass
+
+    def next(self, kind: str, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            event, payload = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            if event == kind:
+                return payload
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def test_two_notify_replicas_each_get_every_event(microblog, app_credentials):
+    """Each replica has its own exclusive queue: a client on either gets the events."""
+    if microblog.stack is None:
+        pytest.skip("replicas run in the local-processes mode (RabbitMQ)")
+    second = microblog.stack.start_replica("notify")
+    alice, _, alice_id, _ = _person(microblog, app_credentials, "alice")
+    bob, _, bob_id, _ = _person(microblog, app_credentials, "bob")
+    alice.account_follow(bob_id)
+    eventually(lambda: bob.notifications(), lambda page: len(page) == 1)
+    on_first = Collector()
+    handle = alice.stream_user(on_first, run_async=True, timeout=10)  # through the gateway: replica 1
+    on_second = SignedStream(microblog.stack, second, "/api/v1/streaming/user", alice_id)
+    try:
+        time.sleep(0.5)
+        carol, _, carol_id, _ = _person(microblog, app_credentials, "carol")
+        carol.account_follow(alice_id)
+        assert on_first.next("notification", 5).account.id == carol_id
+        assert on_second.next("notification", 5)["account"]["id"] == carol_id
+        posted = bob.status_post("To every replica")
+        assert on_first.next("update", 5).id == posted.id
+        assert on_second.next("update", 5)["id"] == posted.id
+    finally:
+        handle.close()
+        on_second.close()

@@ -71,7 +71,11 @@ class Events:
         self.deliver("user.followed", follow_subject(follower, followee), data)
 
     def unfollow(self, follower: int, followee: int) -> None:
-        data = {"follower_id": str(follower), "followee_id": str(followee), "at": datetime.now(UTC).isoformat()}
+        data = {
+            "follower_id": str(follower),
+            "followee_id": str(followee),
+            "at": datetime.now(UTC).isoformat(),
+        }
         self.deliver("user.unfollowed", follow_subject(follower, followee), data)
 
     def status(
@@ -101,11 +105,19 @@ class Events:
             self.deliver("post.published", str(status_id), snapshot)
         return snapshot
 
-    def edit(self, snapshot: dict[str, Any], text: str, *, mentions: tuple[int, ...] | None = None) -> dict[str, Any]:
-        edited = {**snapshot, "text": text, "html": f"<p>{text}</p>", "edited_at": datetime.now(UTC).isoformat()}
+    def edit(
+        self, snapshot: dict[str, Any], text: str, *, mentions: tuple[int, ...] | None = None
+    ) -> dict[str, Any]:
+        edited = {
+            **snapshot,
+            "text": text,
+            "html": f"<p>{text}</p>",
+            "edited_at": datetime.now(UTC).isoformat(),
+        }
         if mentions is not None:
             edited["mentions"] = [
-                {"id": str(m), "username": f"u{m}", "acct": f"u{m}", "url": f"{PUBLIC_URL}/@u{m}"} for m in mentions
+                {"id": str(m), "username": f"u{m}", "acct": f"u{m}", "url": f"{PUBLIC_URL}/@u{m}"}
+                for m in mentions
             ]
         edited["version"] = snapshot["version"] + 1
         self.deliver("post.updated", snapshot["id"], edited)
@@ -156,9 +168,13 @@ class Notify:
 
 
 @contextmanager
-def notify_service(request: pytest.FixtureRequest, tmp_path: Any, backend: str, **overrides: Any) -> Iterator[Notify]:
+def notify_service(
+    request: pytest.FixtureRequest, tmp_path: Any, backend: str, **overrides: Any
+) -> Iterator[Notify]:
     settings = {**FAST, "mail_dir": tmp_path / "mail", **overrides}
-    with run_service(create_app, Settings, database_url(request, tmp_path, backend, "notify"), **settings) as (
+    with run_service(
+        create_app, Settings, database_url(request, tmp_path, backend, "notify"), **settings
+    ) as (
         client,
         raw,
         _,

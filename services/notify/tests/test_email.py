@@ -56,7 +56,10 @@ def test_postmark_activity_email_in_the_account_language(request, tmp_path, back
         follow = [m for m in postmark.wait(to="alicia@example.com", count=2) if m.get("Tag") == "follow"]
         assert len(follow) == 1, postmark.received()
         message = follow[0]
-        assert message["From"] == "Social <notifications@social.example>" and message["To"] == "alicia@example.com"
+        assert (
+            message["From"] == "Social <notifications@social.example>"
+            and message["To"] == "alicia@example.com"
+        )
         assert message["Subject"] == "Bob te ha seguido" and message["MessageStream"] == "outbound"
         assert "Hola, @alicia:" in message["TextBody"] and "@bob" in message["TextBody"]
         assert "Hola, @alicia:" in message["HtmlBody"] and 'lang="es"' in message["HtmlBody"]
@@ -92,12 +95,17 @@ def test_digest_window_and_preferences(request, tmp_path, backend, postmark):
         ev = notify.events
         alice = ev.account("alice", email="alice@example.com")
         patched = notify.client.patch(
-            "/api/v1/notifications/email_preferences", user_id=alice, json={"favourite": True, "mention": False}
+            "/api/v1/notifications/email_preferences",
+            user_id=alice,
+            json={"favourite": True, "mention": False},
         )
         assert patched.json() == {"follow": True, "mention": False, "favourite": True}
-        assert notify.client.patch(
-            "/api/v1/notifications/email_preferences", user_id=alice, json={"follow": "maybe"}
-        ).status_code == 422
+        assert (
+            notify.client.patch(
+                "/api/v1/notifications/email_preferences", user_id=alice, json={"follow": "maybe"}
+            ).status_code
+            == 422
+        )
         fans = [ev.account() for _ in range(3)]
         ev.follow(fans[0], alice)
         postmark.wait(to="alice@example.com", count=2)  # welcome, then the first follow at once
@@ -112,17 +120,23 @@ def test_digest_window_and_preferences(request, tmp_path, backend, postmark):
         assert not [m for m in postmark.received(to="alice@example.com") if m["Tag"] == "mention"]
 
 
-def test_inactive_recipients_are_suppressed_and_other_refusals_not_retried(request, tmp_path, backend, postmark):
+def test_inactive_recipients_are_suppressed_and_other_refusals_not_retried(
+    request, tmp_path, backend, postmark
+):
     postmark.inactive.add("bounced@example.com")
     with notify_service(request, tmp_path, backend, **_postmark_settings(postmark)) as notify:
         ev = notify.events
         ev.account("bounced", email="bounced@example.com")
         ev.account("bad", email="not-an-address")  # refused by the double: ErrorCode 300
-        assert wait_until(lambda: _states(notify) == {"suppressed": 1, "failed": 1}, timeout=8), _states(notify)
+        assert wait_until(lambda: _states(notify) == {"suppressed": 1, "failed": 1}, timeout=8), _states(
+            notify
+        )
         attempts = postmark.attempts
         user = ev.account("again")
         ev.password_reset(user, "bounced", "bounced@example.com")
-        assert wait_until(lambda: _states(notify).get("sent") == 1 and _states(notify).get("skipped") == 1, timeout=8)
+        assert wait_until(
+            lambda: _states(notify).get("sent") == 1 and _states(notify).get("skipped") == 1, timeout=8
+        )
         assert postmark.attempts == attempts + 1  # the welcome only: the suppressed address is not tried
 
 
@@ -144,7 +158,11 @@ def test_timeouts_and_5xx_are_retried_and_nothing_is_doubled(request, tmp_path, 
 def test_a_postmark_outage_of_a_minute(request, tmp_path, postmark):
     """The issue's scenario: Postmark down for a minute while emails keep being queued; once it is
     back every email goes out, none twice. Real back-off (capped at 10 s here)."""
-    settings = {**_postmark_settings(postmark), "email_retry_base_seconds": 1.0, "email_retry_max_seconds": 10.0}
+    settings = {
+        **_postmark_settings(postmark),
+        "email_retry_base_seconds": 1.0,
+        "email_retry_max_seconds": 10.0,
+    }
     postmark.outage = True
     with notify_service(request, tmp_path, "postgres", **settings) as notify:
         ev = notify.events
@@ -175,7 +193,9 @@ def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
@@ -186,17 +206,26 @@ def test_smtp_with_starttls_and_login(request, tmp_path, backend):
     context, ca = _self_signed(tmp_path)
     with SmtpSink(tls_context=context, credentials=("mailer", "s3cret")) as sink:
         url = f"smtp://mailer:s3cret@127.0.0.1:{sink.port}"
-        settings = {"email_backend": "smtp", "smtp_url": url, "smtp_ca_file": ca, "mail_from": "Social <n@social.example>"}
+        settings = {
+            "email_backend": "smtp",
+            "smtp_url": url,
+            "smtp_ca_file": ca,
+            "mail_from": "Social <n@social.example>",
+        }
         with notify_service(request, tmp_path, backend, **settings) as notify:
             ev = notify.events
             ana = ev.account("ana", locale="es", email="ana@example.com")
             bob = ev.account("bob")
             ev.status(bob, "hola @ana <b>", mentions=(ana,))
-            mention = [m for m in sink.wait(to="ana@example.com", count=2) if "mencionado" in str(m["Subject"])]
+            mention = [
+                m for m in sink.wait(to="ana@example.com", count=2) if "mencionado" in str(m["Subject"])
+            ]
             assert len(mention) == 1
             message = mention[0]
             plain, html = bodies(message)
-            assert str(message["Subject"]) == "Bob te ha mencionado" and str(message["To"]) == "ana@example.com"
+            assert (
+                str(message["Subject"]) == "Bob te ha mencionado" and str(message["To"]) == "ana@example.com"
+            )
             assert "hola @ana <b>" in plain and "<p>hola @ana &lt;b&gt;</p>" not in html
             assert message["Content-Language"] == "es" and message["List-Unsubscribe-Post"]
             assert message["Message-ID"].endswith("@social.example>")

@@ -117,7 +117,11 @@ def test_filters_paging_and_link_headers(notify):
     assert [n["type"] for n in page.json()] == ["follow", "follow"]
     link = page.headers["link"]
     assert "types%5B%5D=follow" in link and 'rel="next"' in link and 'rel="prev"' in link
-    older = notify.get("/api/v1/notifications", alice, params={"limit": 2, "types[]": "follow", "max_id": page.json()[-1]["id"]})
+    older = notify.get(
+        "/api/v1/notifications",
+        alice,
+        params={"limit": 2, "types[]": "follow", "max_id": page.json()[-1]["id"]},
+    )
     assert len(older.json()) == 2 and older.json()[0]["id"] < page.json()[-1]["id"]
     newer = notify.get("/api/v1/notifications", alice, params={"min_id": older.json()[0]["id"]})
     assert [n["id"] for n in newer.json()][-1] == page.json()[-1]["id"]
@@ -129,7 +133,9 @@ def test_filters_paging_and_link_headers(notify):
     )
     assert notify.notifications(alice, **{"types[]": ["bogus"]}) == []
     assert notify.notifications(alice, account_id="not-an-id") == []
-    assert notify.get("/api/v1/notifications", alice, params={"max_id": "\x00", "limit": "x"}).status_code == 200
+    assert (
+        notify.get("/api/v1/notifications", alice, params={"max_id": "\x00", "limit": "x"}).status_code == 200
+    )
 
 
 def test_get_dismiss_clear_and_other_peoples_notifications(notify):
@@ -148,7 +154,9 @@ def test_get_dismiss_clear_and_other_peoples_notifications(notify):
     assert notify.post("/api/v1/notifications/clear", bob, json={}).json() == {}
     assert notify.notifications(bob) == []
     # Scopes: reading needs read:notifications, changing write:notifications.
-    assert notify.client.get("/api/v1/notifications", user_id=alice, scopes="read:statuses").status_code == 403
+    assert (
+        notify.client.get("/api/v1/notifications", user_id=alice, scopes="read:statuses").status_code == 403
+    )
     assert notify.client.post("/api/v1/notifications/clear", user_id=alice, scopes="read").status_code == 403
     assert notify.client.get("/api/v1/notifications").status_code == 401
 
@@ -194,11 +202,23 @@ def test_grouped_notifications(notify):
     assert {a["id"] for a in partial["accounts"]} | {a["id"] for a in partial["partial_accounts"]} == {
         str(f) for f in fans
     }
-    assert set(partial["partial_accounts"][0]) == {"id", "acct", "locked", "bot", "url", "avatar", "avatar_static"}
+    assert set(partial["partial_accounts"][0]) == {
+        "id",
+        "acct",
+        "locked",
+        "bot",
+        "url",
+        "avatar",
+        "avatar_static",
+    }
     assert notify.get("/api/v2/notifications", alice, params={"expand_accounts": "x"}).status_code == 400
     page = notify.get("/api/v2/notifications", alice, params={"limit": 2})
     assert len(page.json()["notification_groups"]) == 2 and 'rel="next"' in page.headers["link"]
-    rest = notify.get("/api/v2/notifications", alice, params={"limit": 2, "max_id": page.headers["link"].split("max_id=")[1].split(">")[0]})
+    rest = notify.get(
+        "/api/v2/notifications",
+        alice,
+        params={"limit": 2, "max_id": page.headers["link"].split("max_id=")[1].split(">")[0]},
+    )
     # As Mastodon: a group met again below the cursor comes again (clients merge by group_key).
     assert [g["type"] for g in rest.json()["notification_groups"]] == ["follow", "favourite"]
     key = favourites["group_key"]
@@ -213,12 +233,16 @@ def test_grouped_notifications(notify):
 def test_markers(notify):
     alice = notify.events.account()
     assert notify.get("/api/v1/markers", alice, params={"timeline[]": "home"}).json() == {}
-    set_ = notify.post("/api/v1/markers", alice, data={"home[last_read_id]": "123", "notifications[last_read_id]": "45"})
+    set_ = notify.post(
+        "/api/v1/markers", alice, data={"home[last_read_id]": "123", "notifications[last_read_id]": "45"}
+    )
     assert set_.status_code == 200
     assert set_.json()["home"]["last_read_id"] == "123" and set_.json()["home"]["version"] == 0
     again = notify.post("/api/v1/markers", alice, json={"home": {"last_read_id": "124"}}).json()
     assert again == {"home": {**again["home"], "last_read_id": "124", "version": 1}}
-    both = notify.get("/api/v1/markers", alice, params=[("timeline[]", "home"), ("timeline[]", "notifications")])
+    both = notify.get(
+        "/api/v1/markers", alice, params=[("timeline[]", "home"), ("timeline[]", "notifications")]
+    )
     assert set(both.json()) == {"home", "notifications"}
     bad = notify.post("/api/v1/markers", alice, json={"home": {"last_read_id": "x\x00"}})
     assert bad.status_code == 422 and bad.json()["error"].startswith("Validation failed")

@@ -60,14 +60,16 @@ class SmtpSink:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if isinstance(auth_data, LoginPassword) and self.credentials is not None:
             given = (auth_data.login.decode(), auth_data.password.decode())
             if given == self.credentials:
                 return AuthResult(success=True)
         return AuthResult(success=False, handled=False)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
@@ -166,7 +168,7 @@ class PostmarkDouble:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 with double._lock:
