@@ -158,7 +158,7 @@ def test_the_websocket_carries_the_same_events(microblog, app_credentials):
 
 
 def test_emails_in_the_account_language_with_one_click_unsubscribe(microblog, app_credentials):
-    alice, alice_name, alice_id, alice_email = _person(microblog, app_credentials, "alicia", locale="es")
+    alice, _, alice_id, alice_email = _person(microblog, app_credentials, "alicia", locale="es")
     bob, bob_name, _, _ = _person(microblog, app_credentials, "bob")
     bob.account_follow(alice_id)
     follow_mail = [

@@ -137,7 +137,8 @@ class Events:
     def password_reset(self, account_id: int, username: str, email: str, locale: str = "en") -> str:
         token = f"tok{new_id()}"
         data = {
-            "user_id": str(account_id), "username": username, "email": email, "locale": locale, "token": token,
+            "user_id": str(account_id), "username": username, "email": email, "locale": locale,
+            "token": token,
             "expires_at": (datetime.now(UTC) + timedelta(minutes=30)).isoformat(),
             "reset_url": f"{PUBLIC_URL}/auth/reset?token={token}",
         }  # fmt: skip

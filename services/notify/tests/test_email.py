@@ -7,6 +7,7 @@ inactive recipient suppressed, other refusals recorded and not retried."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import ssl
 from pathlib import Path
@@ -178,6 +179,9 @@ def test_a_postmark_outage_of_a_minute(request, tmp_path, postmark):
         assert received == sorted(f"outage{i}@example.com" for i in range(count))
 
 
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+
 def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -186,7 +190,7 @@ def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
     )  # fmt: skip
