@@ -48,8 +48,6 @@ class Settings(ServiceSettings):
     # How long an attempt holds its email before a crashed sender's email is tried again; longer
     # than any send can take.
     email_lease_seconds: float = Field(120.0, gt=0)
-    # Favourites are emailed only to accounts that turn them on (Mastodon's default).
-    email_favourites_by_default: bool = False
 
     # -- live streams ----------------------------------------------------------------------------
     stream_heartbeat_seconds: float = Field(15.0, gt=0)
