@@ -69,7 +69,8 @@ def account_event(account_id: int, email: str | None = None) -> Event:
     name = f"b{account_id}"
     now = datetime.now(UTC).isoformat()
     data = {
-        "id": str(account_id), "username": name, "acct": name, "display_name": name, "note": "", "note_text": "",
+        "id": str(account_id), "username": name, "acct": name, "display_name": name, "note": "",
+        "note_text": "",
         "url": f"{PUBLIC}/@{name}", "avatar": f"{PUBLIC}/a.png", "avatar_static": f"{PUBLIC}/a.png",
         "header": f"{PUBLIC}/h.png", "locked": False, "bot": False, "discoverable": True, "indexable": True,
         "hide_collections": False, "fields": [], "created_at": now, "updated_at": now, "version": 1,
@@ -88,10 +89,12 @@ def follow_event(follower: int, followee: int) -> Event:
 
 def post_event(author: int, status_id: int) -> Event:
     data = {
-        "id": str(status_id), "account_id": str(author), "acct": f"b{author}", "url": f"{PUBLIC}/s/{status_id}",
+        "id": str(status_id), "account_id": str(author), "acct": f"b{author}",
+        "url": f"{PUBLIC}/s/{status_id}",
         "uri": f"{PUBLIC}/s/{status_id}", "text": "bench", "html": "<p>bench</p>", "spoiler_text": "",
         "sensitive": False, "visibility": "public", "language": "en", "in_reply_to_id": None,
-        "in_reply_to_account_id": None, "mentions": [], "tags": [], "created_at": datetime.now(UTC).isoformat(),
+        "in_reply_to_account_id": None, "mentions": [], "tags": [],
+        "created_at": datetime.now(UTC).isoformat(),
         "edited_at": None, "version": 1,
     }  # fmt: skip
     return Event(type="post.published", producer="bench", subject=str(status_id), version=1, data=data)
@@ -141,7 +144,8 @@ class Streams:
 
     async def _read(self, account_id: int) -> None:
         path = "/api/v1/streaming/user"
-        identity = {HEADER_USER_ID: str(account_id), HEADER_SCOPES: "read", HEADER_TOKEN_ID: f"bench-{account_id}",
+        identity = {HEADER_USER_ID: str(account_id), HEADER_SCOPES: "read",
+                    HEADER_TOKEN_ID: f"bench-{account_id}",
                     HEADER_CLIENT_IP: "127.0.0.1"}  # fmt: skip
         assert self.session is not None
         # Signatures are checked for age at the handshake only: one per stream.
@@ -244,7 +248,8 @@ async def run(stack: LocalStack, sink: SmtpSink, args: argparse.Namespace) -> di
         "streams": args.streams,
         "post_to_stream_ms": {"p50": percentile(post_latencies, 0.5), "p99": percentile(post_latencies, 0.99),
                               "deliveries": len(post_latencies), "missing": post_missing},
-        "follow_to_stream_ms": {"p50": percentile(follow_latencies, 0.5), "p99": percentile(follow_latencies, 0.99),
+        "follow_to_stream_ms": {"p50": percentile(follow_latencies, 0.5),
+                                "p99": percentile(follow_latencies, 0.99),
                                 "deliveries": len(follow_latencies), "sent": len(fans)},
         "rss_kib": {"before": rss_before, "streams_open": rss_after, "end": rss_end},
         "kib_per_stream": round((rss_after - rss_before) / max(1, args.streams), 1),
@@ -296,20 +301,24 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     post, follow = result["post_to_stream_ms"], result["follow_to_stream_ms"]
     markdown = (
-        f"# Notify streams benchmark {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), one notify process, "
+        f"# Notify streams benchmark {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), "
+        "one notify process, "
         f"{args.streams} SSE streams open (the readers share the machine).\n\n"
         "| measure | p50 | p99 | count |\n|---|---:|---:|---:|\n"
         f"| post-to-stream (ms) | {post['p50']:.1f} | {post['p99']:.1f} | {post['deliveries']} "
         f"({post['missing']} missing) |\n"
-        f"| follow-to-stream (ms) | {follow['p50']:.1f} | {follow['p99']:.1f} | {follow['deliveries']}/{follow['sent']} |\n"
+        f"| follow-to-stream (ms) | {follow['p50']:.1f} | {follow['p99']:.1f} "
+        f"| {follow['deliveries']}/{follow['sent']} |\n"
         f"| FastAPI hello, 1 connection (ms) | {hello['p50_ms']:.2f} | {hello['p99_ms']:.2f} | |\n\n"
         f"Memory: {result['rss_kib']['before'] / 1024:.0f} MiB before the streams, "
-        f"{result['rss_kib']['streams_open'] / 1024:.0f} MiB with them open: {result['kib_per_stream']} KiB per stream.\n\n"
+        f"{result['rss_kib']['streams_open'] / 1024:.0f} MiB with them open: "
+        f"{result['kib_per_stream']} KiB per stream.\n\n"
         f"Email: {result['emails']['count']} messages to the SMTP server in {result['emails']['seconds']} s "
         f"({result['emails']['per_second']}/s).\n"
     )  # fmt: skip
-    written = write_results(args.out, "notify", stamp, {"machine": info, "parameters": vars(args) | {"out": str(args.out)},
-                                                        "result": result}, markdown)  # fmt: skip
+    parameters = vars(args) | {"out": str(args.out)}
+    record = {"machine": info, "parameters": parameters, "result": result}
+    written = write_results(args.out, "notify", stamp, record, markdown)
     print(markdown)
     print(f"results: {written}")
     return 0
