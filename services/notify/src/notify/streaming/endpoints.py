@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -87,33 +88,40 @@ def health() -> str:
     return "OK"
 
 
-@router.get("/api/v1/streaming/{channel:path}", response_class=Response)
-async def server_sent_events(
-    channel: str,
-    request: Request,
-    tag: Annotated[str | None, Query()] = None,
-    only_media: Annotated[str | None, Query()] = None,
-) -> Response:
-    identity = _user(identity_from_request(request))
-    stream = SSE_CHANNELS.get(channel.strip("/"))
-    if channel.strip("/") == "list":
-        raise NotFound("List not found")
-    if stream is None:
-        raise BadRequest("Unknown channel requested")
-    stream = _stream_name(stream, only_media)
-    problem = check_stream(identity, stream, tag)
-    if problem is not None:
-        raise (Unauthorized(problem) if "scopes" in problem else BadRequest(problem))
-    runtime = _runtime(request)
-    hub = runtime.hub
-    assert identity.user_id is not None
-    connection = hub.connect(identity.user_id, identity.scopes, websocket=False)
-    try:
-        await hub.subscribe(connection, stream, tag)
-    except BaseException:
-        hub.disconnect(connection)
-        raise
-    return EventStream(hub, connection, runtime.settings.stream_heartbeat_seconds)
+class ServerSentEvents:
+    """`GET /api/v1/streaming/<channel>`: a plain ASGI endpoint rather than a framework route, so
+    an open stream holds nothing but its connection (no request object, dependency state or
+    response wrapper per stream: memory per stream is what lets one process hold thousands).
+    Refusals raise the API's errors, rendered by the shared handlers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        identity = _user(identity_from_request(request))
+        channel = str(scope["path_params"]["channel"]).strip("/")
+        if channel == "list":
+            raise NotFound("List not found")
+        stream = SSE_CHANNELS.get(channel)
+        if stream is None:
+            raise BadRequest("Unknown channel requested")
+        stream = _stream_name(stream, request.query_params.get("only_media"))
+        tag = request.query_params.get("tag")
+        problem = check_stream(identity, stream, tag)
+        if problem is not None:
+            raise (Unauthorized(problem) if "scopes" in problem else BadRequest(problem))
+        runtime = _runtime(request)
+        hub = runtime.hub
+        assert identity.user_id is not None
+        connection = hub.connect(identity.user_id, identity.scopes, websocket=False)
+        del request  # nothing of the request is kept while the stream is open
+        try:
+            await hub.subscribe(connection, stream, tag)
+        except BaseException:
+            hub.disconnect(connection)
+            raise
+        await EventStream(hub, connection, runtime.settings.stream_heartbeat_seconds)(scope, receive, send)
+
+
+router.routes.append(Route("/api/v1/streaming/{channel:path}", ServerSentEvents(), methods=["GET"]))
 
 
 class EventStream(Response):
