@@ -127,7 +127,7 @@ class PostmarkDouble:
     def wait(self, to: str | None = None, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         return _wait_for(lambda: self.received(to), count, timeout)
 
-    def _answer(self, message: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _answer(self, message: Any) -> tuple[int, dict[str, Any]]:
         if not isinstance(message, dict):
             return 422, {"ErrorCode": 402, "Message": "Invalid JSON"}
         if not message.get("From") or not message.get("To"):
@@ -236,6 +236,6 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(preferencelist=("plain",))
     html = message.get_body(preferencelist=("html",))
     return (
-        text.get_content() if text is not None else "",  # type: ignore[attr-defined]
-        html.get_content() if html is not None else "",  # type: ignore[attr-defined]
+        text.get_content() if text is not None else "",
+        html.get_content() if html is not None else "",
     )

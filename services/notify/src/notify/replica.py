@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Executable, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.posts import StatusSnapshot
@@ -31,6 +32,11 @@ OPEN_VISIBILITIES = ("public", "unlisted")
 def dialect_insert(session: Session) -> Any:
     """`insert` with `on_conflict_*` for the session's database."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def affected(session: Session, statement: Executable) -> int:
+    """Rows an INSERT/UPDATE/DELETE changed."""
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
 
 
 # -- accounts ---------------------------------------------------------------------------------
@@ -270,9 +276,7 @@ def add_favourite(session: Session, status_id: int, account_id: int, at: datetim
     stmt = dialect_insert(session)(Favourite).values(
         status_id=status_id, account_id=account_id, created_at=at
     )
-    added = (
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["status_id", "account_id"])).rowcount == 1
-    )
+    added = affected(session, stmt.on_conflict_do_nothing(index_elements=["status_id", "account_id"])) == 1
     if added:
         session.execute(
             update(Status).where(Status.id == status_id).values(favourites_count=Status.favourites_count + 1)

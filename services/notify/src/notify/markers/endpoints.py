@@ -19,7 +19,7 @@ from microblog_common.internal_auth import Identity, require_user
 from microblog_common.mastodon.statuses import iso
 from microblog_common.params import list_param, request_params
 from notify.models import Marker
-from notify.replica import dialect_insert
+from notify.replica import affected, dialect_insert
 
 router = APIRouter(tags=["markers"])
 TIMELINES = ("home", "notifications")
@@ -86,23 +86,26 @@ def _save(session: Session, account_id: int, timeline: str, last_read_id: int) -
         )
         try:
             with session.begin_nested():
-                done = session.execute(stmt.on_conflict_do_nothing(index_elements=["account_id", "timeline"]))
+                done = affected(
+                    session, stmt.on_conflict_do_nothing(index_elements=["account_id", "timeline"])
+                )
         except IntegrityError as exc:
             raise _conflict() from exc
-        if done.rowcount != 1:
+        if done != 1:
             raise _conflict()
     else:
         # Optimistic, as Rails' lock_version: an update that lost a race changes nothing.
-        done = session.execute(
+        done = affected(
+            session,
             update(Marker)
             .where(
                 Marker.account_id == account_id,
                 Marker.timeline == timeline,
                 Marker.version == current.version,
             )
-            .values(last_read_id=last_read_id, version=current.version + 1, updated_at=now)
+            .values(last_read_id=last_read_id, version=current.version + 1, updated_at=now),
         )
-        if done.rowcount != 1:
+        if done != 1:
             raise _conflict()
     session.expire_all()
     saved = session.get(Marker, (account_id, timeline))

@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from microblog_common.pagination import Page
 from notify.models import Account, Marker, Notification
-from notify.replica import dialect_insert
+from notify.replica import affected, dialect_insert
 
 NOTIFICATIONS_TIMELINE = "notifications"
 
@@ -41,8 +41,7 @@ def insert(session: Session, notification: Notification) -> bool:
     """Adds it unless the recipient already has one with its `dedupe_key`; returns whether it did."""
     values = {c.name: getattr(notification, c.key) for c in Notification.__table__.columns}
     stmt = dialect_insert(session)(Notification).values(values)
-    done = session.execute(stmt.on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"]))
-    return bool(done.rowcount == 1)
+    return affected(session, stmt.on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])) == 1
 
 
 def latest_group_key(session: Session, account_id: int, type_: str, status_id: int | None) -> str | None:
@@ -88,17 +87,23 @@ def by_ids(session: Session, ids: Sequence[int]) -> list[Notification]:
 
 
 def dismiss(session: Session, account_id: int, notification_id: int) -> bool:
-    done = session.execute(
-        delete(Notification).where(Notification.account_id == account_id, Notification.id == notification_id)
+    return bool(
+        affected(
+            session,
+            delete(Notification).where(
+                Notification.account_id == account_id, Notification.id == notification_id
+            ),
+        )
     )
-    return bool(done.rowcount)
 
 
 def dismiss_group(session: Session, account_id: int, group_key: str) -> int:
-    done = session.execute(
-        delete(Notification).where(Notification.account_id == account_id, Notification.group_key == group_key)
+    return affected(
+        session,
+        delete(Notification).where(
+            Notification.account_id == account_id, Notification.group_key == group_key
+        ),
     )
-    return int(done.rowcount)
 
 
 def clear(session: Session, account_id: int) -> None:
@@ -136,7 +141,7 @@ def remove_unseen_follow(session: Session, follower: int, followee: int) -> int:
     last_read = read_position(session, followee)
     if last_read is not None:
         query = query.where(Notification.id > last_read)
-    return int(session.execute(query).rowcount)
+    return int(affected(session, query))
 
 
 def unread_count(session: Session, account_id: int, filters: Filters, limit: int) -> int:
@@ -181,7 +186,7 @@ def group_page(
     while len(picked) < page.limit:
         step = query
         if ascending:
-            step = step.where(Notification.id > cursor).order_by(Notification.id.asc())  # type: ignore[operator]
+            step = step.where(Notification.id > cursor).order_by(Notification.id.asc())
         else:
             if cursor is not None:
                 step = step.where(Notification.id < cursor)

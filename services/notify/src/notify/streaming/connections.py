@@ -83,6 +83,10 @@ class Connection:
         self.closed = True
         self._ready.set()
 
+    def is_open(self) -> bool:
+        # A method, not the attribute: it changes while a caller awaits.
+        return not self.closed
+
     async def next(self, quiet_seconds: float) -> Message | None:
         """The next message, or None after `quiet_seconds` of quiet (time for a heartbeat) or
         once closed (check `closed`)."""

@@ -161,9 +161,9 @@ class EventStream(Response):
                 }
             )
             await self._write(send, SSE_HELLO)
-            while not connection.closed:
+            while connection.is_open():
                 message = await connection.next(self.heartbeat)
-                if connection.closed:
+                if not connection.is_open():
                     break
                 await self._write(send, message.sse() if message is not None else SSE_HEARTBEAT)
             if not client_left.is_set():
