@@ -236,3 +236,21 @@ def test_the_websocket_protocol(request, tmp_path):
         unsigned = s.url.replace("http", "ws") + "/api/v1/streaming"
         with pytest.raises(Exception):  # noqa: B017 - 401 before the upgrade
             connect(unsigned, additional_headers=sign_request(TEST_SECRET, "GET", "/api/v1/streaming", {}))
+
+
+def test_no_activity_email_while_a_live_stream_is_open(request, tmp_path):
+    """Mastodon's rule: someone watching their stream sees it there; no email."""
+    with served(request, tmp_path, email_digest_window_seconds=0) as s:
+        ev = s.events
+        alice = ev.account("alice")
+        mail = tmp_path / "mail"
+        watching = Reader(s, "/api/v1/streaming/user/notification", alice)
+        ev.follow(ev.account(), alice)
+        assert wait_until(lambda: watching.of("notification"))
+        time.sleep(1.0)  # the sender would have sent it by now
+        assert not list(mail.glob("*-follow.eml"))
+        watching.close()
+        hub = s.app.state.runtime.hub
+        assert wait_until(lambda: not hub.connections, timeout=10)
+        ev.follow(ev.account(), alice)
+        assert wait_until(lambda: list(mail.glob("*-follow.eml")), timeout=10)

@@ -90,6 +90,8 @@ class StreamHub:
         self.limiter = anyio.CapacityLimiter(4)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        # Set when an account stops watching here: its presence row goes at once, not at expiry.
+        self._presence_changed = asyncio.Event()
         self.dropped_slow = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -97,6 +99,7 @@ class StreamHub:
     async def start(self, db: Database, bus: EventBus) -> None:
         self.db, self.bus = db, bus
         self._inbox = asyncio.Queue()
+        self._presence_changed = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="stream-dispatch"),
             asyncio.create_task(self._refresh_presence(), name="stream-presence"),
@@ -156,6 +159,7 @@ class StreamHub:
         }
 
     def disconnect(self, connection: Connection) -> None:
+        was_watching = self._watching(connection.account_id)
         connection.close()
         self.connections.discard(connection)
         mine = self.by_account.get(connection.account_id)
@@ -164,6 +168,8 @@ class StreamHub:
             if not mine:
                 del self.by_account[connection.account_id]
                 self._forget_following(connection.account_id)
+        if was_watching and not self._watching(connection.account_id):
+            self._presence_changed.set()
         if connection.dropped:
             self.dropped_slow += 1
             log.warning("stream_dropped_slow_client", account_id=connection.account_id)
@@ -180,7 +186,10 @@ class StreamHub:
 
     async def _refresh_presence(self) -> None:
         while True:
-            await asyncio.sleep(self.presence_refresh_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.presence_refresh_seconds):
+                    await self._presence_changed.wait()
+            self._presence_changed.clear()
             watching = [a for a in list(self.by_account) if self._watching(a)]
             try:
                 await self._db(presence.refresh, self.replica_id, watching, self._presence_ttl)
