@@ -47,7 +47,7 @@ handlers = EventHandlers()
 def on_registered(session: Session, event: Event) -> None:
     registered = UserRegistered.model_validate(event.data)
     new = replica.upsert_account(session, registered, email=registered.email, locale=registered.locale)
-    if new:
+    if new and registered.email:
         email_queue.enqueue(
             session,
             int(registered.id),
