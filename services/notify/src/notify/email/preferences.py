@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -48,7 +49,12 @@ def update(session: Session, account_id: int, changes: dict[str, bool]) -> Email
     return row
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def by_token(session: Session, token: str) -> EmailPreferences | None:
+    if not _TOKEN.fullmatch(token):
+        return None  # not a token this service makes (and nothing a database should be asked about)
     return session.scalar(select(EmailPreferences).where(EmailPreferences.unsubscribe_token == token))
 
 
