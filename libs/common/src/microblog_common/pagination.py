@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ class Page:
     limit: int
 
 
-def page_params_for(default: int, maximum: int):
+def page_params_for(default: int, maximum: int) -> Callable[..., Page]:
     """A dependency reading a page with these limits (Mastodon: 20/40 for statuses, 40/80 for
     accounts). A limit that is not a number falls back to the default, as Mastodon does."""
 
