@@ -1,0 +1,140 @@
+"""Every query on the translation cache and on the rate limit's counters. Flushes, never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from microblog_common.sql import dialect_insert
+from translate.models import CachedTranslation, RateWindow, Status
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    provider: str
+    source_language: str  # "" when the provider detects it
+    target_language: str
+    text_hash: str
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    translated: str
+    detected_language: str | None
+
+
+def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[CacheKey, CacheEntry]:
+    """The unexpired entries of `keys`, in one query."""
+    if not keys:
+        return {}
+    t = CachedTranslation
+    rows = session.execute(
+        select(
+            t.provider, t.source_language, t.target_language, t.text_hash, t.translated, t.detected_language
+        )
+        .where(
+            tuple_(t.provider, t.source_language, t.target_language, t.text_hash).in_(
+                [(k.provider, k.source_language, k.target_language, k.text_hash) for k in keys]
+            )
+        )
+        .where(t.expires_at > now)
+    )
+    return {
+        CacheKey(r.provider, r.source_language, r.target_language, r.text_hash): CacheEntry(
+            r.translated, r.detected_language
+        )
+        for r in rows
+    }
+
+
+def store(
+    session: Session,
+    entries: dict[CacheKey, CacheEntry],
+    *,
+    status_id: int,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    """Writes the entries (a key already there, or expired, takes the new translation)."""
+    if not entries:
+        return
+    rows = [
+        {
+            "provider": key.provider,
+            "source_language": key.source_language,
+            "target_language": key.target_language,
+            "text_hash": key.text_hash,
+            "translated": entry.translated,
+            "detected_language": entry.detected_language,
+            "status_id": status_id,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        for key, entry in entries.items()
+    ]
+    stmt = dialect_insert(session)(CachedTranslation).values(rows)
+    changed = ("translated", "detected_language", "status_id", "created_at", "expires_at")
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["provider", "source_language", "target_language", "text_hash"],
+            set_={name: stmt.excluded[name] for name in changed},
+        )
+    )
+
+
+def forget_status(session: Session, status_id: int) -> int:
+    """The entries a status's translation wrote (it was edited or deleted)."""
+    return int(
+        session.execute(delete(CachedTranslation).where(CachedTranslation.status_id == status_id)).rowcount
+    )
+
+
+def forget_account(session: Session, account_id: int) -> int:
+    """The entries the statuses of a deleted account wrote."""
+    own = select(Status.id).where(Status.account_id == account_id)
+    return int(
+        session.execute(delete(CachedTranslation).where(CachedTranslation.status_id.in_(own))).rowcount
+    )
+
+
+def delete_expired(session: Session, now: datetime) -> int:
+    return int(session.execute(delete(CachedTranslation).where(CachedTranslation.expires_at <= now)).rowcount)
+
+
+# -- the rate limit: one row per subject and fixed window -------------------------------------
+
+
+def take(session: Session, subject: str, window_start: int, limit: int) -> int | None:
+    """Counts one translation in the window unless `limit` are counted already. The new count,
+    or None (over the limit). One statement, so concurrent requests can't both take the last."""
+    stmt = dialect_insert(session)(RateWindow).values(subject=subject, window_start=window_start, count=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[RateWindow.subject, RateWindow.window_start],
+        set_={"count": RateWindow.count + 1},
+        where=RateWindow.count < limit,
+    ).returning(RateWindow.count)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def give_back(session: Session, subject: str, window_start: int) -> None:
+    """Uncounts a translation the provider failed to make."""
+    session.execute(
+        update(RateWindow)
+        .where(RateWindow.subject == subject, RateWindow.window_start == window_start, RateWindow.count > 0)
+        .values(count=RateWindow.count - 1)
+    )
+
+
+def taken(session: Session, subject: str, window_start: int) -> int:
+    count = session.scalar(
+        select(RateWindow.count).where(RateWindow.subject == subject, RateWindow.window_start == window_start)
+    )
+    return int(count or 0)
+
+
+def delete_windows_before(session: Session, window_start: int) -> int:
+    return int(session.execute(delete(RateWindow).where(RateWindow.window_start < window_start)).rowcount)
