@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from devstack.translation_providers import DeepL, LibreTranslate, MicrosoftTranslator, StandIn
 from microblog_common.contracts.posts import MentionSnapshot, PostDeleted, StatusSnapshot
@@ -72,10 +72,11 @@ class Translate:
         person = Person(new_id(), username)
         now = datetime.now(UTC)
         data = UserRegistered(
-            id=str(person.id), username=username, acct=username, display_name="", note="", note_text="",
-            url=f"{PUBLIC_URL}/@{username}", avatar="", avatar_static="", header="", locked=False, bot=False,
-            discoverable=True, indexable=True, hide_collections=False, fields=[], created_at=now, updated_at=now,
-            version=1, email=f"{username}@example.com", locale=locale,
+            id=str(person.id), username=username, acct=username, display_name="", note="",
+            note_text="", url=f"{PUBLIC_URL}/@{username}", avatar="", avatar_static="", header="",
+            locked=False, bot=False, discoverable=True, indexable=True, hide_collections=False,
+            fields=[], created_at=now, updated_at=now, version=1, email=f"{username}@example.com",
+            locale=locale,
         ).model_dump(mode="json")  # fmt: skip
         if default_language is not None:
             data["default_language"] = default_language
@@ -107,11 +108,11 @@ class Translate:
         version: int = 1,
     ) -> StatusSnapshot:
         status_id = status_id or new_id()
+        url = f"{PUBLIC_URL}/@{author.username}/{status_id}"
         return StatusSnapshot(
-            id=str(status_id), account_id=str(author.id), acct=author.username,
-            url=f"{PUBLIC_URL}/@{author.username}/{status_id}", uri=f"{PUBLIC_URL}/users/{author.username}/statuses/{status_id}",
-            text=html, html=html, spoiler_text=spoiler_text, sensitive=bool(spoiler_text), visibility=visibility,
-            language=language, in_reply_to_id=None, in_reply_to_account_id=None,
+            id=str(status_id), account_id=str(author.id), acct=author.username, url=url, uri=url,
+            text=html, html=html, spoiler_text=spoiler_text, sensitive=bool(spoiler_text),
+            visibility=visibility, language=language, in_reply_to_id=None, in_reply_to_account_id=None,
             mentions=[MentionSnapshot(id=str(m.id), username=m.username, acct=m.username,
                                       url=f"{PUBLIC_URL}/@{m.username}") for m in mentions],
             tags=[], created_at=datetime.now(UTC), edited_at=datetime.now(UTC) if version > 1 else None,
@@ -126,10 +127,8 @@ class Translate:
         return snapshot
 
     def edit(self, snapshot: StatusSnapshot, html: str, **changes: Any) -> StatusSnapshot:
-        edited = snapshot.model_copy(
-            update={"html": html, "text": html, "version": snapshot.version + 1, "edited_at": datetime.now(UTC),
-                    **changes}
-        )  # fmt: skip
+        changes = {"html": html, "text": html, "version": snapshot.version + 1, **changes}
+        edited = snapshot.model_copy(update={"edited_at": datetime.now(UTC), **changes})
         self.deliver("post.updated", edited.model_dump(mode="json"), edited.id, edited.version)
         self.wait_for_status(int(edited.id), edited.version)
         return edited
@@ -138,7 +137,9 @@ class Translate:
         gone = PostDeleted(**snapshot.model_dump(), deleted_at=datetime.now(UTC))
         gone = gone.model_copy(update={"version": snapshot.version + 1})
         self.deliver("post.deleted", gone.model_dump(mode="json"), gone.id, gone.version)
-        assert wait_until(lambda: self.scalar("SELECT count(*) FROM statuses WHERE id = :id", id=int(gone.id)) == 0)
+        assert wait_until(
+            lambda: self.scalar("SELECT count(*) FROM statuses WHERE id = :id", id=int(gone.id)) == 0
+        )
 
     # -- looking at the database ---------------------------------------------------------------
 
@@ -159,7 +160,12 @@ class Translate:
     # -- calls -----------------------------------------------------------------------------
 
     def translate(
-        self, status: StatusSnapshot | int | str, viewer: Person | None, *, scopes: str = "read", **kwargs: Any
+        self,
+        status: StatusSnapshot | int | str,
+        viewer: Person | None,
+        *,
+        scopes: str = "read",
+        **kwargs: Any,
     ) -> httpx.Response:
         status_id = status.id if isinstance(status, StatusSnapshot) else status
         if viewer is not None:
@@ -253,12 +259,3 @@ def service(db_url: str, microsoft: MicrosoftTranslator, microsoft_url: str) -> 
     """The service on both backends, translating with the Microsoft stand-in."""
     with started(db_url, microsoft, **microsoft_settings(microsoft_url)) as translate:
         yield translate
-
-
-def row_count(db: str, table: str) -> int:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608
-    finally:
-        engine.dispose()

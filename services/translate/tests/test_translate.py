@@ -11,13 +11,14 @@ from microblog_common.mastodon.text import sanitise
 from .conftest import Translate
 
 HTML = (
-    '<p>Hello <span class="h-card"><a href="http://social.example/@bob" class="u-url mention">@<span>bob</span></a>'
-    '</span>, this is my post with a <a href="https://example.com/a?b=1&amp;c=2" target="_blank" '
-    'rel="nofollow noopener noreferrer">link</a> and <a href="http://social.example/tags/tea" class="mention hashtag"'
-    ' rel="tag">#<span>tea</span></a>.</p><p>Second paragraph &amp; more.</p>'
+    '<p>Hello <span class="h-card"><a href="http://social.example/@bob" class="u-url mention">'
+    '@<span>bob</span></a></span>, this is my post with a <a href="https://example.com/a?b=1&amp;c=2" '
+    'target="_blank" rel="nofollow noopener noreferrer">link</a> and <a href="http://social.example/tags/tea"'
+    ' class="mention hashtag" rel="tag">#<span>tea</span></a>.</p><p>Second paragraph &amp; more.</p>'
 )
 TRANSLATION_FIELDS = {
-    "detected_source_language", "language", "provider", "spoiler_text", "content", "poll", "media_attachments",
+    "detected_source_language", "language", "provider", "spoiler_text", "content", "poll",
+    "media_attachments",
 }  # fmt: skip
 
 
@@ -112,9 +113,12 @@ def test_target_language_lang_then_account_then_accept_language_then_english(ser
     # An app-only token has no account: its request's Accept-Language, else English.
     app_only = service.translate(status, None, token_id="app-token", scopes="read")
     assert app_only.status_code == 422  # English is the status's own language
-    assert service.translate(status, None, token_id="app-token", headers={"Accept-Language": "ja"}).json()[
-        "language"
-    ] == "ja"
+    assert (
+        service.translate(status, None, token_id="app-token", headers={"Accept-Language": "ja"}).json()[
+            "language"
+        ]
+        == "ja"
+    )
     # Close variants are matched to what the provider offers.
     assert service.translate(status, speaks_german, data={"lang": "zh-TW"}).json()["language"] == "zh-Hant"
     assert service.translate(status, speaks_german, json={"lang": "pt-BR"}).json()["language"] == "pt"
@@ -134,7 +138,9 @@ def test_bad_target_languages_are_a_422_that_reaches_no_provider(service: Transl
 
 
 def test_who_may_translate_what(service: Translate):
-    author, follower, mentioned, stranger = (service.register(n) for n in ("author", "fan", "friend", "stranger"))
+    author, follower, mentioned, stranger = (
+        service.register(n) for n in ("author", "fan", "friend", "stranger")
+    )
     service.follow(follower, author)
     public = service.post(author, "<p>Hello everyone</p>")
     unlisted = service.post(author, "<p>Hello quietly</p>", visibility="unlisted")
@@ -192,7 +198,9 @@ def test_per_account_rate_limit_counts_what_reaches_the_provider(db_url, microso
         statuses = [service.post(alice, f"<p>Post number {i}</p>") for i in range(3)]
         first = service.translate(statuses[0], bob, data={"lang": "de"})
         assert first.headers["x-ratelimit-limit"] == "2" and first.headers["x-ratelimit-remaining"] == "1"
-        assert service.translate(statuses[1], bob, data={"lang": "de"}).headers["x-ratelimit-remaining"] == "0"
+        assert (
+            service.translate(statuses[1], bob, data={"lang": "de"}).headers["x-ratelimit-remaining"] == "0"
+        )
         refused = service.translate(statuses[2], bob, data={"lang": "de"})
         assert refused.status_code == 429 and "Too many translations" in refused.json()["error"]
         assert refused.headers["x-ratelimit-remaining"] == "0" and int(refused.headers["retry-after"]) >= 1
@@ -208,4 +216,6 @@ def test_per_account_rate_limit_counts_what_reaches_the_provider(db_url, microso
         failed = service.translate(statuses[1], carol, data={"lang": "fr"})
         assert failed.status_code == 503
         service.provider.reset()
-        assert service.translate(statuses[1], carol, data={"lang": "fr"}).headers["x-ratelimit-remaining"] == "0"
+        assert (
+            service.translate(statuses[1], carol, data={"lang": "fr"}).headers["x-ratelimit-remaining"] == "0"
+        )

@@ -142,12 +142,20 @@ class StandIn:
     # Seconds to wait before answering a translation (a slow provider).
     delay: float = 0.0
     quota_exhausted: bool = False
+    # Every request answered with the provider's 503 (a provider that is down but reachable).
+    unavailable: bool = False
     calls: Counter[str] = field(default_factory=Counter)
     requests: list[Recorded] = field(default_factory=list)
     _failures: deque[tuple[int, Any, dict[str, str]]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _initial_languages: tuple[str, ...] = field(init=False, default=())
 
-    def fail_next(self, status: int, body: Any = None, times: int = 1, headers: dict[str, str] | None = None) -> None:
+    def __post_init__(self) -> None:
+        self._initial_languages = self.languages
+
+    def fail_next(
+        self, status: int, body: Any = None, times: int = 1, headers: dict[str, str] | None = None
+    ) -> None:
         """The next `times` translation requests get this answer (`body` None: the provider's
         documented error body for `status`)."""
         for _ in range(times):
@@ -160,6 +168,8 @@ class StandIn:
             self._failures.clear()
         self.delay = 0.0
         self.quota_exhausted = False
+        self.unavailable = False
+        self.languages = self._initial_languages
 
     def translations(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/translate")]
@@ -177,6 +187,8 @@ class StandIn:
     async def _scripted(self) -> tuple[int, Any, dict[str, str]] | None:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.unavailable:
+            return 503, None, {}
         with self._lock:
             return self._failures.popleft() if self._failures else None
 
@@ -236,7 +248,9 @@ _MICROSOFT_MESSAGES = {
 
 def microsoft_error(code: int, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": _MICROSOFT_MESSAGES.get(code, "Error.")}}
-    return JSONResponse(body, status_code=code // 1000, headers={"X-RequestId": str(uuid.uuid4()), **(headers or {})})
+    return JSONResponse(
+        body, status_code=code // 1000, headers={"X-RequestId": str(uuid.uuid4()), **(headers or {})}
+    )
 
 
 @dataclass
@@ -351,6 +365,8 @@ class MicrosoftTranslator(StandIn):
     async def _languages(self, request: Request) -> Response:
         # No authentication, as documented.
         await self._record(request, None)
+        if self.unavailable:
+            return microsoft_error(503000)
         if request.query_params.get("api-version") != "3.0":
             return microsoft_error(400021)
         translation = {
@@ -428,7 +444,9 @@ class LibreTranslate(StandIn):
             return libre_error(400, "Invalid request: q must be text")
         chars = sum(len(t) for t in texts)
         if self.char_limit != -1 and chars > self.char_limit:
-            return libre_error(400, f"Invalid request: request ({chars}) exceeds text limit ({self.char_limit})")
+            return libre_error(
+                400, f"Invalid request: request ({chars}) exceeds text limit ({self.char_limit})"
+            )
         if source != "auto" and source not in self.languages:
             return libre_error(400, f"{source} is not supported")
         if target not in self.languages:
@@ -439,7 +457,9 @@ class LibreTranslate(StandIn):
         for text in texts:
             language, score = detect(text) if source == "auto" else (str(source), 1.0)
             detected.append({"confidence": round(score * 100, 1), "language": language})
-        translated = [html.unescape(fake_translate(t, str(target), markup=text_format == "html")) for t in texts]
+        translated = [
+            html.unescape(fake_translate(t, str(target), markup=text_format == "html")) for t in texts
+        ]
         answer: dict[str, Any] = {"translatedText": translated if batch else translated[0]}
         if source == "auto":
             answer["detectedLanguage"] = detected if batch else detected[0]
@@ -459,6 +479,8 @@ class LibreTranslate(StandIn):
 
     async def _languages(self, request: Request) -> Response:
         await self._record(request, None)
+        if self.unavailable:
+            return libre_error(500, "Cannot load languages")
         return JSONResponse(
             [
                 {"code": code, "name": _NAMES.get(code, code), "targets": [c for c in self.languages]}
@@ -530,12 +552,17 @@ class DeepL(StandIn):
         for text in texts:
             detected = str(source).upper() if source else detect(text)[0].upper()
             translations.append(
-                {"detected_source_language": detected, "text": fake_translate(text, target.lower(), markup=markup)}
+                {
+                    "detected_source_language": detected,
+                    "text": fake_translate(text, target.lower(), markup=markup),
+                }
             )
         return JSONResponse({"translations": translations})
 
     async def _languages(self, request: Request) -> Response:
         await self._record(request, None)
+        if self.unavailable:
+            return deepl_error(503, "Service unavailable")
         if not self._authorised(request):
             return deepl_error(403, "Authorization failure, check auth_key")
         kind = request.query_params.get("type", "source")
