@@ -439,8 +439,9 @@ class LibreTranslate(StandIn):
             if not value:
                 return libre_error(400, f"Invalid request: missing {name} parameter")
         batch = isinstance(q, list)
-        texts = q if isinstance(q, list) else [q]
-        if not all(isinstance(t, str) for t in texts):
+        given: list[Any] = q if isinstance(q, list) else [q]
+        texts = [t for t in given if isinstance(t, str)]
+        if len(texts) != len(given):
             return libre_error(400, "Invalid request: q must be text")
         chars = sum(len(t) for t in texts)
         if self.char_limit != -1 and chars > self.char_limit:

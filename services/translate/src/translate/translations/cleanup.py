@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from microblog_common.lane import EventLane, periodic
+from microblog_common.settings import ServiceSettings
 from translate.runtime import Runtime
+from translate.settings import Settings
 from translate.translations import repository
 from translate.translations.service import window_of
 
@@ -23,6 +25,9 @@ def _delete_expired(lane: EventLane, session: Session) -> int:
     return deleted + repository.delete_windows_before(session, current_window)
 
 
-expire_translations = periodic(
-    "expire_translations", lambda settings: settings.translation_cleanup_interval_seconds, _delete_expired
-)
+def _interval(settings: ServiceSettings) -> float:
+    assert isinstance(settings, Settings)
+    return settings.translation_cleanup_interval_seconds
+
+
+expire_translations = periodic("expire_translations", _interval, _delete_expired)

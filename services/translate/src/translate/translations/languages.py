@@ -34,7 +34,7 @@ def public_code(code: str) -> str:
     `zh-Hans`. A code langcodes can't parse stays as it is, lower case."""
     try:
         return langcodes.standardize_tag(code)
-    except (ValueError, langcodes.LanguageTagError):
+    except ValueError:  # langcodes' LanguageTagError is one
         return code.lower()
 
 
@@ -45,7 +45,7 @@ def closest(wanted: str, offered: Iterable[str]) -> str | None:
         return None
     try:
         return langcodes.closest_supported_match(wanted, choices)
-    except (ValueError, langcodes.LanguageTagError):
+    except ValueError:  # langcodes' LanguageTagError is one
         return None
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import CursorResult, Delete, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import dialect_insert
@@ -86,23 +87,24 @@ def store(
     )
 
 
+def _deleted(session: Session, statement: Delete) -> int:
+    """How many rows `statement` deleted."""
+    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
+
+
 def forget_status(session: Session, status_id: int) -> int:
     """The entries a status's translation wrote (it was edited or deleted)."""
-    return int(
-        session.execute(delete(CachedTranslation).where(CachedTranslation.status_id == status_id)).rowcount
-    )
+    return _deleted(session, delete(CachedTranslation).where(CachedTranslation.status_id == status_id))
 
 
 def forget_account(session: Session, account_id: int) -> int:
     """The entries the statuses of a deleted account wrote."""
     own = select(Status.id).where(Status.account_id == account_id)
-    return int(
-        session.execute(delete(CachedTranslation).where(CachedTranslation.status_id.in_(own))).rowcount
-    )
+    return _deleted(session, delete(CachedTranslation).where(CachedTranslation.status_id.in_(own)))
 
 
 def delete_expired(session: Session, now: datetime) -> int:
-    return int(session.execute(delete(CachedTranslation).where(CachedTranslation.expires_at <= now)).rowcount)
+    return _deleted(session, delete(CachedTranslation).where(CachedTranslation.expires_at <= now))
 
 
 # -- the rate limit: one row per subject and fixed window -------------------------------------
@@ -137,4 +139,4 @@ def taken(session: Session, subject: str, window_start: int) -> int:
 
 
 def delete_windows_before(session: Session, window_start: int) -> int:
-    return int(session.execute(delete(RateWindow).where(RateWindow.window_start < window_start)).rowcount)
+    return _deleted(session, delete(RateWindow).where(RateWindow.window_start < window_start))

@@ -284,7 +284,7 @@ def _finish(kind: TextKind, translated: str) -> str:
     """What the provider sent, made safe: content through the same sanitiser as the posts
     service's HTML, the content warning back to plain text."""
     if kind == "content":
-        return sanitise(translated)
+        return str(sanitise(translated))
     return html.unescape(nh3.clean(translated, tags=set())).strip()
 
 
