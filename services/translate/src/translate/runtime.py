@@ -40,7 +40,8 @@ class Runtime:
             await self.provider.aclose()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop for nothing here.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

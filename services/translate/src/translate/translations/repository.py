@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Delete, delete, select, tuple_, update
+from sqlalchemy import CursorResult, Delete, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import dialect_insert
 from translate.models import CachedTranslation, RateWindow, Status
 
+# Core tables for the queries every translation runs (no ORM entity loading on the hot path).
+_TRANSLATIONS = CachedTranslation.__table__
+_WINDOWS = RateWindow.__table__
 
-@dataclass(frozen=True)
-class CacheKey:
+
+class CacheKey(NamedTuple):
     provider: str
     source_language: str  # "" when the provider detects it
     target_language: str
@@ -28,28 +31,36 @@ class CacheEntry:
     detected_language: str | None
 
 
+_CACHED = select(
+    _TRANSLATIONS.c.text_hash, _TRANSLATIONS.c.translated, _TRANSLATIONS.c.detected_language
+).where(
+    _TRANSLATIONS.c.provider == bindparam("provider"),
+    _TRANSLATIONS.c.source_language == bindparam("source_language"),
+    _TRANSLATIONS.c.target_language == bindparam("target_language"),
+    _TRANSLATIONS.c.text_hash.in_(bindparam("hashes", expanding=True)),
+    _TRANSLATIONS.c.expires_at > bindparam("now"),
+)
+
+
 def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[CacheKey, CacheEntry]:
-    """The unexpired entries of `keys`, in one query."""
+    """The unexpired entries of `keys` (one provider, source and target: one status's texts), in
+    one query along the primary key (a statement built once, run with bound values)."""
     if not keys:
         return {}
-    t = CachedTranslation
+    first = keys[0]
+    assert all(k[:3] == first[:3] for k in keys), "one status's texts share provider, source and target"
     rows = session.execute(
-        select(
-            t.provider, t.source_language, t.target_language, t.text_hash, t.translated, t.detected_language
-        )
-        .where(
-            tuple_(t.provider, t.source_language, t.target_language, t.text_hash).in_(
-                [(k.provider, k.source_language, k.target_language, k.text_hash) for k in keys]
-            )
-        )
-        .where(t.expires_at > now)
+        _CACHED,
+        {
+            "provider": first.provider,
+            "source_language": first.source_language,
+            "target_language": first.target_language,
+            "hashes": [k.text_hash for k in keys],
+            "now": now,
+        },
     )
-    return {
-        CacheKey(r.provider, r.source_language, r.target_language, r.text_hash): CacheEntry(
-            r.translated, r.detected_language
-        )
-        for r in rows
-    }
+    by_hash = {k.text_hash: k for k in keys}
+    return {by_hash[r.text_hash]: CacheEntry(r.translated, r.detected_language) for r in rows}
 
 
 def store(
@@ -131,10 +142,13 @@ def give_back(session: Session, subject: str, window_start: int) -> None:
     )
 
 
+_TAKEN = select(_WINDOWS.c.count).where(
+    _WINDOWS.c.subject == bindparam("subject"), _WINDOWS.c.window_start == bindparam("window_start")
+)
+
+
 def taken(session: Session, subject: str, window_start: int) -> int:
-    count = session.scalar(
-        select(RateWindow.count).where(RateWindow.subject == subject, RateWindow.window_start == window_start)
-    )
+    count = session.scalar(_TAKEN, {"subject": subject, "window_start": window_start})
     return int(count or 0)
 
 

@@ -214,11 +214,12 @@ def plan(
         raise Forbidden("This action is not allowed")
     source = matrix.source_of(status.language)
     defaults: list[str] = []
-    if viewer.account_id is not None:
-        held = replica.account_languages(session, viewer.account_id)
-        if held is not None:
-            defaults += [code for code in (held.default_language, held.locale) if code]
-    defaults += [*accept_languages(accept_language), FALLBACK_LANGUAGE]
+    if lang is None:
+        if viewer.account_id is not None:
+            held = replica.account_languages(session, viewer.account_id)
+            if held is not None:
+                defaults += [code for code in (held.default_language, held.locale) if code]
+        defaults += [*accept_languages(accept_language), FALLBACK_LANGUAGE]
     target = _target(matrix, provider, source, status.language, lang, defaults)
 
     codes = (matrix.provider_code(source) if source is not None else None, matrix.provider_code(target))
