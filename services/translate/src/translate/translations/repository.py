@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Delete, bindparam, delete, select, update
@@ -63,6 +64,17 @@ def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[Ca
     return {by_hash[r.text_hash]: CacheEntry(r.translated, r.detected_language) for r in rows}
 
 
+@cache
+def _store_statement(insert: Any) -> Any:
+    """The cache's upsert for a dialect, built once (run with each request's rows)."""
+    stmt = insert(_TRANSLATIONS)
+    changed = ("translated", "detected_language", "status_id", "created_at", "expires_at")
+    return stmt.on_conflict_do_update(
+        index_elements=["provider", "source_language", "target_language", "text_hash"],
+        set_={name: stmt.excluded[name] for name in changed},
+    )
+
+
 def store(
     session: Session,
     entries: dict[CacheKey, CacheEntry],
@@ -88,14 +100,7 @@ def store(
         }
         for key, entry in entries.items()
     ]
-    stmt = dialect_insert(session)(CachedTranslation).values(rows)
-    changed = ("translated", "detected_language", "status_id", "created_at", "expires_at")
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["provider", "source_language", "target_language", "text_hash"],
-            set_={name: stmt.excluded[name] for name in changed},
-        )
-    )
+    session.execute(_store_statement(dialect_insert(session)), rows)
 
 
 def _deleted(session: Session, statement: Delete) -> int:
@@ -121,16 +126,23 @@ def delete_expired(session: Session, now: datetime) -> int:
 # -- the rate limit: one row per subject and fixed window -------------------------------------
 
 
+@cache
+def _take_statement(insert: Any) -> Any:
+    stmt = insert(_WINDOWS).values(
+        subject=bindparam("subject"), window_start=bindparam("window_start"), count=1
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[_WINDOWS.c.subject, _WINDOWS.c.window_start],
+        set_={"count": _WINDOWS.c.count + 1},
+        where=_WINDOWS.c.count < bindparam("limit"),
+    ).returning(_WINDOWS.c.count)
+
+
 def take(session: Session, subject: str, window_start: int, limit: int) -> int | None:
     """Counts one translation in the window unless `limit` are counted already. The new count,
     or None (over the limit). One statement, so concurrent requests can't both take the last."""
-    stmt = dialect_insert(session)(RateWindow).values(subject=subject, window_start=window_start, count=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[RateWindow.subject, RateWindow.window_start],
-        set_={"count": RateWindow.count + 1},
-        where=RateWindow.count < limit,
-    ).returning(RateWindow.count)
-    return session.execute(stmt).scalar_one_or_none()
+    params = {"subject": subject, "window_start": window_start, "limit": limit}
+    return session.execute(_take_statement(dialect_insert(session)), params).scalar_one_or_none()
 
 
 def give_back(session: Session, subject: str, window_start: int) -> None:
