@@ -1,6 +1,8 @@
 """The whole microblog as a client meets it, in both run modes the tests can start here:
 `embedded` (one process, SQLite, in-process bus: what `make run` serves) and `local`
-(a process per service over the session's PostgreSQL and RabbitMQ)."""
+(a process per service over the session's PostgreSQL and RabbitMQ). A module may also ask for
+`workers` (local, with every service's event lane in a worker process of its own) through
+`WITH_WORKERS`."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
-from devstack.stack import LocalStack
+from devstack.stack import SERVICES, LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
@@ -58,6 +60,11 @@ class Microblog:
         return json.loads(payload)
 
 
+MODES = ["embedded", "local"]
+# `pytestmark = WITH_WORKERS`: the module's scenarios also run with the event lanes as workers.
+WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
+
+
 @pytest.fixture(scope="session")
 def translator() -> Iterator[tuple[MicrosoftTranslator, str]]:
     """The Microsoft Translator stand-in every microblog of the session translates with (a real
@@ -67,7 +74,7 @@ def translator() -> Iterator[tuple[MicrosoftTranslator, str]]:
         yield stand_in, url
 
 
-@pytest.fixture(scope="module", params=["embedded", "local"])
+@pytest.fixture(scope="module", params=MODES)
 def microblog(request, tmp_path_factory, translator):
     translate = translate_env(translator[1])
     if request.param == "embedded":
@@ -82,8 +89,9 @@ def microblog(request, tmp_path_factory, translator):
             postgres=postgres,
             rabbitmq=rabbitmq,
             extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV, "translate": translate},
+            workers=SERVICES if request.param == "workers" else (),
         ) as stack:
-            yield Microblog("local", stack.gateway_url, stack.database_urls)
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls)
 
 
 class FormReader(HTMLParser):
