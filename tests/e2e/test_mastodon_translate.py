@@ -6,7 +6,8 @@ provider; an edited status is translated anew; private and direct statuses can't
 anyone who can't see them; the language list and the instance tell the truth with and without a
 provider; a provider that is down, slow or out of quota is a clear 503 within the deadline while
 posting, timelines and search go on. Runs in the embedded mode and over PostgreSQL + RabbitMQ
-with a process per service (the microblog without a provider: embedded mode only)."""
+with a process per service (the microblog without a provider: embedded mode only). The gateway's
+instance reads the translate service's GET /internal/translation."""
 
 from __future__ import annotations
 
@@ -218,11 +219,6 @@ def test_without_a_provider_translation_is_off(untranslated):
         alice.status_translate(posted.id, lang="de")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gateway's instance says translation.enabled from its TRANSLATION_ENABLED setting until "
-    "it reads the translate service's GET /internal/translation (being wired by the lead)",
-)
 def test_without_a_provider_the_instance_says_translation_is_off(untranslated):
     instance = httpx.get(untranslated.url + "/api/v2/instance", timeout=10).json()
     assert instance["configuration"]["translation"] == {"enabled": False}

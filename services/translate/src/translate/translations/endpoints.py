@@ -25,7 +25,8 @@ _reader_check = require_token("read", "read:statuses")
 
 async def _reader(request: Request) -> Identity:
     # Header checks only, no I/O: run on the event loop rather than hop to a worker thread.
-    return _reader_check(request)
+    identity: Identity = _reader_check(request)
+    return identity
 
 
 # Mastodon: a token with read access; a signed-in user is not required (an app's token may
