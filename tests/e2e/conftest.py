@@ -38,6 +38,8 @@ def translate_env(translator_url: str) -> dict[str, str]:
         "TRANSLATION_TIMEOUT_SECONDS": "2",
         "TRANSLATION_RETRY_INITIAL_SECONDS": "0.05",
     }
+
+
 # Activity emails: a short digest window, so a scenario sees a second email; heartbeats every second.
 E2E_NOTIFY_ENV = {
     "EMAIL_DIGEST_WINDOW_SECONDS": "2",
