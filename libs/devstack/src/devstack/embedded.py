@@ -38,8 +38,17 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+def _extra_settings(name: str, data_dir: Path) -> dict[str, object]:
+    """Per-service settings of the embedded mode: notify writes its email as files under the data
+    dir (one `.eml` per message, and a log line with its links)."""
+    if name == "notify":
+        return {"email_backend": "file", "mail_dir": data_dir / "mail"}
+    return {}
+
+
 def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
+        **_extra_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,
