@@ -58,6 +58,13 @@ ROUTED = [
     ("GET", "/static/app.0123abcd.css", "web"),
     ("GET", "/stream", "web"),
     ("GET", "/admin", "web"),
+    ("GET", "/api/v2/notifications", "notify"),
+    ("GET", "/api/v2/notifications/unread_count", "notify"),
+    ("POST", "/api/v2/notifications/follow-123/dismiss", "notify"),
+    ("GET", "/api/v1/markers", "notify"),
+    ("POST", "/api/v1/markers", "notify"),
+    ("GET", "/unsubscribe", "notify"),
+    ("POST", "/unsubscribe", "notify"),
 ]
 
 

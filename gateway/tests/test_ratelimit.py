@@ -231,3 +231,14 @@ def test_the_pages_rule_follows_the_route_table():
     assert not rules["pages"].applies_to("GET", "/api/v1/timelines/home", "posts")
     assert not rules["api"].applies_to("GET", "/@alice", "web")
     assert rules["api"].applies_to("GET", "/api/v1/nothing", None)
+
+
+async def test_a_services_own_429_keeps_the_services_limit_headers(gateway):
+    """The client must wait for the limit that refused it, not the gateway's."""
+    async with gateway() as client:
+        limited = await client.get("/api/v1/timelines/public?mode=limited")
+        fine = await client.get("/api/v1/timelines/public?mode=ok")
+    assert limited.status_code == 429
+    assert (limited.headers["x-ratelimit-limit"], limited.headers["x-ratelimit-remaining"]) == ("5", "0")
+    assert limited.headers["retry-after"] == "42"
+    assert fine.status_code == 200 and fine.headers["x-ratelimit-limit"] != "5"

@@ -38,16 +38,20 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _own_settings(name: str, gateway_url: str) -> dict[str, str]:
-    """What a service needs beside the common settings in this mode."""
+def _extra_settings(name: str, data_dir: Path, gateway_url: str) -> dict[str, object]:
+    """Per-service settings of the embedded mode: notify writes its email as files under the data
+    dir (one `.eml` per message, and a log line with its links); the web UI calls the API through
+    the gateway's own port, like any client."""
+    if name == "notify":
+        return {"email_backend": "file", "mail_dir": data_dir / "mail"}
     if name == "web":
-        # The web UI calls the API through the gateway's own port, like any client.
         return {"gateway_url": gateway_url}
     return {}
 
 
 def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, gateway_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
+        **_extra_settings(name, data_dir, gateway_url),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,
@@ -55,7 +59,6 @@ def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_
         internal_secret=secret,
         log_json=False,
         public_url=public_url,
-        **_own_settings(name, gateway_url),
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
