@@ -109,9 +109,14 @@ def requires(base: str, feature: str) -> None:
     probes = {
         "streaming": lambda: httpx.get(f"{base}/api/v1/streaming/health", timeout=10).text == "OK",
         "search": lambda: httpx.get(f"{base}/api/v2/search?q=x", timeout=10).status_code != 404,
-        "translation": lambda: httpx.get(f"{base}/api/v2/instance", timeout=10).json()["configuration"][
-            "translation"
-        ]["enabled"],
+        "translation": lambda: (
+            bool(
+                httpx.get(f"{base}/api/v2/instance", timeout=10).json()["configuration"]["translation"][
+                    "enabled"
+                ]
+            )
+            and httpx.get(f"{base}/api/v1/instance/translation_languages", timeout=10).status_code == 200
+        ),
     }
     if not probes[feature]():
         pytest.skip(f"this microblog does not serve {feature} (its service's API is not there or is off)")
