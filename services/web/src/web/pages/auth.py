@@ -141,7 +141,9 @@ async def sign_up(page: PageDep, form: FormDep) -> Response:
             )
     except ApiError as exc:
         return await page.render(
-            "auth/sign_up.html", {"values": values, "errors": field_errors(exc), "problem": summary(exc)}, 422
+            "auth/sign_up.html",
+            {"values": values, "errors": field_errors(exc), "problem": summary(exc)},
+            429 if exc.status == 429 else 422,
         )
     token = answer.data
     return await _start_session(
