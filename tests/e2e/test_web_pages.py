@@ -71,8 +71,7 @@ def test_sign_up_post_read_and_sign_out(microblog):
         assert again.status_code == 303
         page = browser.get(f"/@{name}")
         assert (
-            page.text.count("Look: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;")
-            == 1
+            page.text.count("Look: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;") == 1
         )
         assert "<script>alert(1)</script>" not in page.text
 
