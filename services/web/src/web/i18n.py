@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -99,6 +100,13 @@ def current_locale() -> str:
     return _current.get()
 
 
+def _locale() -> Locale:
+    """The page's language as a Babel `Locale`, parsed once (formatting with a string parses it
+    on every call, most of the cost of a timeline's dates and numbers)."""
+    assert _catalogues is not None, "i18n.install() first"
+    return _catalogues.locales[_current.get()]
+
+
 def gettext(message: str, **variables: object) -> str:
     text = _translations().gettext(message)
     return text % variables if variables else text
@@ -123,6 +131,11 @@ def plural_forms(singular: str, plural: str) -> dict[str, str]:
 
 def script_texts() -> dict[str, object]:
     """What our script says, in the page's language (`%(num)s` is the number)."""
+    return _script_texts(current_locale())
+
+
+@lru_cache(maxsize=8)
+def _script_texts(locale: str) -> dict[str, object]:
     return {
         "characters_left": plural_forms("%(num)s character left", "%(num)s characters left"),
         "characters_over": plural_forms("%(num)s character too many", "%(num)s characters too many"),
@@ -139,10 +152,10 @@ def zone(name: str | None) -> ZoneInfo:
     """The viewer's time zone (what their browser reported), else UTC."""
     if name:
         try:
-            return ZoneInfo(name)
+            return _zone(name)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return ZoneInfo("UTC")
+    return _zone("UTC")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -163,29 +176,41 @@ def relative_time(value: str | datetime | None, now: datetime | None = None) -> 
     delta = moment - (now or datetime.now(UTC))
     if abs(delta) < timedelta(seconds=45):
         return gettext("just now")
-    return format_timedelta(delta, add_direction=True, threshold=0.9, locale=current_locale())
+    return format_timedelta(delta, add_direction=True, threshold=0.9, locale=_locale())
 
 
 def absolute_time(value: str | datetime | None, tz: str | None = None, form: str = "medium") -> str:
     moment = parse_time(value) if isinstance(value, str) or value is None else value
     if moment is None:
         return ""
-    return format_datetime(moment, format=form, tzinfo=zone(tz), locale=current_locale())
+    return format_datetime(moment, format=form, tzinfo=zone(tz), locale=_locale())
 
 
 def number(value: int | float | None) -> str:
-    return format_decimal(value or 0, locale=current_locale())
+    if isinstance(value, int) and -1000 < value < 1000:
+        return str(value)  # no grouping below a thousand, in either language
+    return format_decimal(value or 0, locale=_locale())
 
 
 def language_name(code: str | None) -> str:
     """A language code (ISO 639) as the reader's language calls it: `es` -> "Spanish"/"español"."""
     if not code:
         return ""
+    return _language_name(code, current_locale())
+
+
+@lru_cache(maxsize=1024)
+def _language_name(code: str, reader: str) -> str:
     try:
-        name = Locale.parse(code.replace("-", "_")).get_display_name(current_locale())
+        name = Locale.parse(code.replace("-", "_")).get_display_name(reader)
     except (UnknownLocaleError, ValueError):
         return code
     return name or code
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 # ISO 639-1 codes offered when writing a post (the API accepts these and more).

@@ -3,6 +3,7 @@ Translate button. Registered on the template environment (`runtime.build_templat
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -23,8 +24,14 @@ _ATTRIBUTES = {"a": {"href", "class", "title", "translate"}, "span": {"class", "
 def api_html(html: str | None) -> Markup:
     """HTML that came from the API (a status's content, a bio, a search highlight): cleaned, then
     marked safe. Nothing a person typed is ever marked safe without passing through here."""
+    return _cleaned(html or "")
+
+
+# The same posts are shown again and again (timelines, threads): each is cleaned once per process.
+@lru_cache(maxsize=4096)
+def _cleaned(html: str) -> Markup:
     cleaned = nh3.clean(
-        html or "",
+        html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},

@@ -11,10 +11,14 @@ from sqlalchemy.orm import Session
 from web.models import AccountPreference, OAuthClient, WebSession
 
 
-def get_session(session: Session, session_id: str, now: datetime) -> WebSession | None:
-    return session.scalars(
-        select(WebSession).where(WebSession.id == session_id, WebSession.expires_at > now)
+def get_session(session: Session, session_id: str, now: datetime) -> tuple[WebSession, str | None] | None:
+    """The live session and its account's interface language, in one query."""
+    row = session.execute(
+        select(WebSession, AccountPreference.locale)
+        .outerjoin(AccountPreference, AccountPreference.account_id == WebSession.account_id)
+        .where(WebSession.id == session_id, WebSession.expires_at > now)
     ).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def add_session(session: Session, row: WebSession) -> WebSession:

@@ -66,9 +66,10 @@ class SessionStore:
     def _load(self, db: Database, session_id: str) -> Viewer | None:
         now = datetime.now(UTC)
         with db.unit_of_work() as session:
-            row = repository.get_session(session, session_id, now)
-            if row is None:
+            found = repository.get_session(session, session_id, now)
+            if found is None:
                 return None
+            row, locale = found
             token = self.keys.decrypt(row.access_token)
             if token is None:  # the key changed: the session can't be used any more
                 repository.delete_session(session, session_id)
@@ -82,7 +83,7 @@ class SessionStore:
                 scopes=frozenset(row.scopes.split()),
                 csrf_secret=row.csrf_secret,
                 profile=dict(row.profile),
-                locale=repository.get_locale(session, row.account_id),
+                locale=locale,
             )
 
     async def create(
