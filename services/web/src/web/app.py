@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from microblog_common.events import EventBus
 from microblog_common.lane import EventLane, periodic
 from microblog_common.service import ServiceSpec, create_service_app
+from microblog_common.settings import ServiceSettings
 from web.assets import router as assets_router
 from web.errors import install_page_errors
 from web.models import Base, messaging
@@ -30,6 +31,11 @@ from web.settings import Settings
 
 def _delete_expired_sessions(lane: EventLane, session: Session) -> int:
     return delete_expired(session, datetime.now(UTC))
+
+
+def _cleanup_interval(settings: ServiceSettings) -> float:
+    assert isinstance(settings, Settings)
+    return settings.session_cleanup_interval_seconds
 
 
 async def _close_api(app: FastAPI) -> None:
@@ -57,13 +63,7 @@ SPEC = ServiceSpec(
         accounts_router,
     ),
     build_runtime=Runtime.build,
-    lane_tasks=(
-        periodic(
-            "delete_expired_sessions",
-            lambda settings: settings.session_cleanup_interval_seconds,
-            _delete_expired_sessions,
-        ),
-    ),
+    lane_tasks=(periodic("delete_expired_sessions", _cleanup_interval, _delete_expired_sessions),),
     on_shutdown=(_close_api,),
 )
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import secrets
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
@@ -37,6 +37,9 @@ CSRF_FIELD = "authenticity_token"
 YEAR = 365 * 24 * 3600
 # Uploads (an avatar) are the largest forms; the gateway refuses bodies over its own limit first.
 MAX_FORM_PART_BYTES = 10 * 1024 * 1024
+
+
+AnyResponse = TypeVar("AnyResponse", bound=Response)
 
 
 class SignInRequired(Exception):
@@ -159,7 +162,7 @@ class Page:
             self.set_cookie(response, FLASH_COOKIE, value, max_age=60)
         return response
 
-    def finish(self, response: Response) -> Response:  # type: ignore[override]
+    def finish(self, response: AnyResponse) -> AnyResponse:
         if self.unread is not None and not self.unread.done():
             self.unread.cancel()
         for name, value, max_age in self.cookies:

@@ -19,7 +19,7 @@ from microblog_common.params import body, request_params, validated
 from microblog_common.urls import PublicUrls
 from users import scopes as scope_rules
 from users.accounts import service as accounts
-from users.oauth import pages, service
+from users.oauth import pages, repository, service
 from users.oauth.schemas import (
     OOB,
     AppForm,
@@ -233,7 +233,7 @@ def authorized_applications(
             "created_at": _iso(item.authorized_at),
             "last_used_at": _iso(item.last_used_at),
         }
-        for item in service.repository.authorized_applications(session, identity.user_id, datetime.now(UTC))
+        for item in repository.authorized_applications(session, identity.user_id, datetime.now(UTC))
     ]
 
 

@@ -92,8 +92,11 @@ def _links(header: str | None) -> dict[str, dict[str, str]]:
     return links
 
 
-def _flatten(params: Params | None) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
+QueryPairs = list[tuple[str, str | int | float | bool | None]]
+
+
+def _flatten(params: Params | None) -> QueryPairs:
+    pairs: QueryPairs = []
     for key, value in (params or {}).items():
         if value is None or value == "":
             continue

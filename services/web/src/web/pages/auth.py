@@ -7,6 +7,7 @@ here for a token that never reaches the browser: the browser only holds the sess
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import APIRouter
@@ -31,12 +32,24 @@ async def sign_in(page: PageDep, next: str | None = None) -> Response:
     destination = safe_next(next)
     if page.viewer is not None:
         return page.redirect(destination)
+    public_url = page.runtime.settings.public_url
+    forwarded = _request_origin(page)
+    if forwarded is not None and forwarded != public_url.lower():
+        # The OAuth redirect URI is on the public origin: start there, so the sign-in's cookie
+        # and the callback meet (someone browsing by another name of the host, e.g. localhost).
+        return page.redirect(f"{public_url}/auth/sign_in?next={quote(destination, safe='')}")
     client = await page.runtime.oauth.client(page.db)
     pending = PendingSignIn.new(destination)
     response = page.redirect(page.runtime.oauth.authorize_url(client, pending, page.locale))
     value = page.runtime.keys.serializer("sign-in").dumps(pending.as_dict())
     page.set_cookie(response, PENDING_COOKIE, value, max_age=PENDING_SECONDS)
     return response
+
+
+def _request_origin(page: Page) -> str | None:
+    host = page.request.headers.get("x-forwarded-host")
+    proto = page.request.headers.get("x-forwarded-proto", "http")
+    return f"{proto}://{host}".lower() if host else None
 
 
 def _pending(page: Page) -> PendingSignIn | None:
@@ -67,6 +80,7 @@ async def callback(
     page: PageDep, code: str | None = None, state: str | None = None, error: str | None = None
 ) -> Response:
     pending = _pending(page)
+    response: Response
     if error:
         response = page.redirect("/", alert=_("Signing in was cancelled."))
     elif pending is None or not code or state != pending.state:

@@ -73,14 +73,13 @@ def form_values(form: FormData) -> dict[str, str]:
 
 @router.get("/compose")
 async def compose_page(page: PageDep, in_reply_to: str | None = None) -> Response:
-    page.require_viewer()
+    viewer = page.require_viewer()
     context = await compose_defaults(page)
     if in_reply_to:
         replied = await page.get(f"/api/v1/statuses/{in_reply_to}")
         status = replied.data
-        mention = (
-            f"@{status['account']['acct']} " if status["account"]["id"] != str(page.viewer.account_id) else ""
-        )  # type: ignore[union-attr]
+        own = status["account"]["id"] == str(viewer.account_id)
+        mention = "" if own else f"@{status['account']['acct']} "
         context["values"].update(
             in_reply_to_id=status["id"],
             status=mention,

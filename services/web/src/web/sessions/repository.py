@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from web.models import AccountPreference, OAuthClient, WebSession
@@ -43,7 +43,8 @@ def delete_session(session: Session, session_id: str) -> None:
 
 
 def delete_expired_sessions(session: Session, now: datetime) -> int:
-    return int(session.execute(delete(WebSession).where(WebSession.expires_at <= now)).rowcount)
+    result = cast(CursorResult[Any], session.execute(delete(WebSession).where(WebSession.expires_at <= now)))
+    return int(result.rowcount)
 
 
 def get_client(session: Session, redirect_uri: str) -> OAuthClient | None:
