@@ -38,7 +38,7 @@ from tests.e2e.browser import (
 )
 
 # The whole scenario over the local processes (PostgreSQL, RabbitMQ, a process per service);
-# `test_web_embedded.py` checks the embedded mode (`make run`) in a browser too.
+# `test_web_pages.py` runs the pages over HTTP in both run modes.
 pytestmark = pytest.mark.parametrize("microblog", ["local"], indirect=True, scope="module")
 
 
@@ -55,8 +55,16 @@ class Someone:
         self.base = base
         self.context = browser.context(**options)
         self.page = self.context.new_page()
-        self.dialogs: list[str] = []
-        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        # Alerts a page opens (a script that should never run); our confirmations are accepted.
+        self.alerts: list[str] = []
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: Any) -> None:
+        if dialog.type == "confirm":
+            dialog.accept()
+            return
+        self.alerts.append(dialog.message)
+        dialog.dismiss()
 
     def go(self, path: str) -> Any:
         self.page.goto(self.base + path)
@@ -258,12 +266,67 @@ def test_schedule_then_move_then_cancel_a_post(alice):
     item.get_by_role("button", name="Change the time").click()
     expect(page.get_by_role("status")).to_contain_text("The time has been changed.")
     screenshot(page, "scheduled-desktop")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.locator(".scheduled-item", has_text="A post for the day after tomorrow").get_by_role(
         "button", name="Cancel this post"
     ).click()
     expect(page.get_by_role("status")).to_contain_text("The scheduled post has been cancelled.")
     expect(page.locator(".scheduled-item", has_text="A post for the day after tomorrow")).to_have_count(0)
+
+
+# -- editing, history, deleting; settings -----------------------------------------------------
+
+
+def test_edit_a_post_see_its_history_then_delete_it(alice):
+    _post(alice, "A post with a tpyo in it")
+    page = alice.page
+    page.locator("#status-list article", has_text="A post with a tpyo in it").get_by_role(
+        "link", name="Edit"
+    ).click()
+    text = page.get_by_label("Text")
+    expect(text).to_have_value("A post with a tpyo in it")
+    text.fill("A post with a typo fixed in it")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Your post has been edited.")
+    expect(page.locator(".status-focus")).to_contain_text("A post with a typo fixed in it")
+    page.get_by_role("link", name="Edit history").click()
+    versions = page.locator(".history-version")
+    expect(versions).to_have_count(2)
+    expect(versions.first).to_contain_text("A post with a typo fixed in it")
+    expect(versions.last).to_contain_text("A post with a tpyo in it")
+    page.get_by_role("link", name="Back to the post").click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_contain_text("Your post has been deleted.")
+    expect(page.locator("#status-list")).not_to_contain_text("A post with a typo fixed in it")
+
+
+def test_settings_profile_defaults_and_email(alice):
+    page = alice.go("/settings/profile")
+    page.get_by_label("Display name").fill("Alice Liddell")
+    page.get_by_label("Bio").fill("Curiouser and curiouser.")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Your profile has been saved.")
+    alice.go(f"/@{alice.person.username}")
+    expect(page.get_by_role("heading", name="Alice Liddell")).to_be_visible()
+    expect(page.locator(".account-note")).to_contain_text("Curiouser and curiouser.")
+
+    alice.go("/settings/preferences")
+    page.get_by_label("Who can see them by default").select_option("unlisted")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Your preferences have been saved.")
+    alice.go("/home")
+    page.get_by_text("Options: content warning, visibility, language, schedule").click()
+    expect(page.locator("#compose-visibility")).to_have_value("unlisted")
+    alice.go("/settings/preferences")
+    page.get_by_label("Who can see them by default").select_option("public")
+    page.get_by_role("button", name="Save").click()
+
+    alice.go("/settings/notifications")
+    favourites = page.get_by_label("someone favourites my post")
+    was = favourites.is_checked()
+    favourites.set_checked(not was)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Your email settings have been saved.")
+    expect(page.get_by_label("someone favourites my post")).to_be_checked(checked=not was)
 
 
 # -- security in the browser -----------------------------------------------------------------
@@ -278,7 +341,7 @@ def test_a_script_posted_as_text_is_shown_as_text(alice, bob):
     expect(post.locator(".status-content")).to_contain_text("<img src=x onerror=alert('img')> <b>bold?</b>")
     assert post.locator(".status-content script, .status-content img, .status-content b").count() == 0
     page.wait_for_timeout(300)
-    assert bob.dialogs == [] and alice.dialogs == []
+    assert bob.alerts == [] and alice.alerts == []
 
 
 class _Attacker(BaseHTTPRequestHandler):
