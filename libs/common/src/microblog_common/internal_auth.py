@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
@@ -154,6 +155,18 @@ def _optional_identity(request: Request) -> Identity | None:
     return identity_from_request(request)
 
 
+AUTH_REQUIRED = "required"
+AUTH_OPTIONAL = "optional"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _documented(dependency: F, auth: str, scopes: tuple[str, ...]) -> F:
+    """Marks the dependency with what it asks of the token, for the OpenAPI document's `security`
+    (`microblog_common.openapi`)."""
+    dependency.__microblog_auth__ = (auth, scopes)  # type: ignore[attr-defined]
+    return dependency
+
+
 def require_user(*scopes: str):
     """Dependency factory: a signed-in user holding one of `scopes` (any of them, as Mastodon)."""
 
@@ -167,7 +180,7 @@ def require_user(*scopes: str):
             raise Unprocessable("This method requires an authenticated user")
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
 def _check_scopes(identity: Identity, scopes: tuple[str, ...]) -> None:
@@ -185,7 +198,7 @@ def require_token(*scopes: str):
         _check_scopes(identity, scopes)
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
 def optional_token(*scopes: str):
@@ -197,7 +210,7 @@ def optional_token(*scopes: str):
             _check_scopes(identity, scopes)
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_OPTIONAL, scopes)
 
 
 OptionalIdentity = Annotated[Identity | None, Depends(_optional_identity)]

@@ -1,6 +1,6 @@
 """The "service defaults": one call that turns a service's spec into a FastAPI app with the shared
 plumbing wired the same way everywhere (settings, logging, errors, internal trust, database, outbox
-relay, inbox consumer, health).
+relay, inbox consumer, health, body limits, the OpenAPI document).
 
 `create_app()` does no I/O; engines, broker connections and background tasks are built in the
 lifespan and disposed of at shutdown (uvicorn runs it on SIGTERM/Ctrl-C)."""
@@ -26,8 +26,10 @@ from microblog_common.events.tables import MessagingTables
 from microblog_common.events.topology import CONSUMED_EVENTS, consumed_by
 from microblog_common.health import health_router
 from microblog_common.internal_auth import InternalAuthMiddleware
+from microblog_common.limits import BodyLimitMiddleware
 from microblog_common.logging import configure_logging
 from microblog_common.migrations import upgrade_to_head
+from microblog_common.openapi import install_openapi
 from microblog_common.request_context import RequestContextMiddleware
 from microblog_common.settings import ServiceSettings
 
@@ -139,5 +141,12 @@ def create_service_app(
         secret=settings.internal_secret.get_secret_value(),
         max_age=settings.internal_signature_max_age_seconds,
     )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_body_bytes=settings.max_upload_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(RequestContextMiddleware, service=spec.name)
+    install_openapi(app)
     return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from microblog_common.mastodon.accounts import AccountEntity as SharedAccountEntity
 from microblog_common.mastodon.accounts import ProfileField, public_created_at
+from microblog_common.text import Text
 from microblog_common.urls import PublicUrls
 from users.accounts.rendering import field_value_html
 from users.models import Account
@@ -108,19 +110,19 @@ class RegistrationForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    username: str = ""
-    email: str = ""
-    password: str = ""
-    agreement: str | bool = False
-    locale: str = ""
-    reason: str | None = None
+    username: Text = ""
+    email: Text = ""
+    password: Text = ""
+    agreement: Text | bool = False
+    locale: Text = ""
+    reason: Annotated[Text, Field(max_length=1000)] | None = None
 
 
 class FieldForm(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    name: str = Field("", max_length=255)
-    value: str = Field("", max_length=255)
+    name: Annotated[Text, Field(max_length=255)] = ""
+    value: Annotated[Text, Field(max_length=255)] = ""
 
 
 class SourceForm(BaseModel):
@@ -134,10 +136,14 @@ class SourceForm(BaseModel):
 
 
 class UpdateCredentialsForm(BaseModel):
+    """`avatar` and `header` are image files (multipart); their checks are `accounts.images`'."""
+
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    display_name: str | None = Field(None, max_length=30)
-    note: str | None = Field(None, max_length=500)
+    display_name: Annotated[Text, Field(max_length=30)] | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
+    avatar: UploadFile | None = None
+    header: UploadFile | None = None
     locked: FormBool = None
     bot: FormBool = None
     discoverable: FormBool = None

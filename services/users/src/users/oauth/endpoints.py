@@ -4,14 +4,15 @@ DELETE /oauth/authorized_applications/:id and the RFC 8414 metadata."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.errors import NotFound, OAuthErrorResponse, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
 from microblog_common.params import body, request_params, validated
@@ -27,11 +28,15 @@ from users.oauth.schemas import (
     CredentialApplicationEntity,
     OAuthError,
     RevokeForm,
+    SignInForm,
+    TokenEntity,
     TokenForm,
+    invalid_request,
 )
 from users.runtime import RuntimeDep
 
 router = APIRouter(tags=["oauth"])
+M = TypeVar("M", bound=BaseModel)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -120,7 +125,8 @@ def authorize(
         auth = service.check_authorization_request(session, form)
     except service.AuthorizeError as exc:
         return _authorize_error(runtime, request, exc)
-    if not pages.csrf_valid(runtime, request, params.get(pages.CSRF_FIELD)):
+    sign_in = validated(SignInForm, params)
+    if not pages.csrf_valid(runtime, request, sign_in.csrf_token):
         return _consent_page(
             runtime, request, auth, form, error="The form expired. Please sign in again.", status_code=403
         )
@@ -129,12 +135,12 @@ def authorize(
         "error_description": "The resource owner denied the request.",
         "state": auth.state,
     }
-    if params.get("decision") == "deny":
+    if sign_in.decision == "deny":
         if auth.redirect_uri == OOB:
             return pages.render(runtime, request, "error.html", deny, 403)
         return _redirect_with(auth.redirect_uri, deny)
-    username = str(params.get("username") or "")
-    account = accounts.authenticate(session, runtime, username, str(params.get("password") or ""))
+    username = sign_in.username
+    account = accounts.authenticate(session, runtime, username, sign_in.password)
     if account is None:
         service.log.info("sign_in_failed", client_ip=client_ip(request), grant="authorization_code")
         return _consent_page(
@@ -164,9 +170,37 @@ def show_code(request: Request, runtime: RuntimeDep, code: str = "") -> Response
 # -- token, revoke, userinfo ---------------------------------------------------------------
 
 
-@router.post("/oauth/token")
+def oauth_body(model: type[M]) -> Any:
+    """`body(model)` for the OAuth endpoints: a malformed form is `invalid_request` (400, RFC 6749
+    section 5.2, as Doorkeeper answers), not the API's 422."""
+
+    async def dependency(params: dict[str, Any] = Depends(request_params)) -> M:
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            raise invalid_request(exc) from exc
+
+    dependency.__name__ = f"oauth_body_{model.__name__}"
+    dependency.__microblog_body__ = model  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": OAuthErrorResponse,
+        "description": "invalid_request, invalid_grant, unsupported_grant_type",
+    },
+    401: {"model": OAuthErrorResponse, "description": "invalid_client"},
+    403: {"model": OAuthErrorResponse, "description": "unauthorized_client"},
+}
+
+
+@router.post("/oauth/token", response_model=TokenEntity, responses=OAUTH_ERRORS)
 def token(
-    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[TokenForm, body(TokenForm)]
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    form: Annotated[TokenForm, oauth_body(TokenForm)],
 ) -> Response:
     try:
         issued = service.token(
@@ -179,9 +213,12 @@ def token(
     return JSONResponse(issued.response(), headers=NO_STORE)
 
 
-@router.post("/oauth/revoke")
+@router.post("/oauth/revoke", responses=OAUTH_ERRORS)
 def revoke(
-    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[RevokeForm, body(RevokeForm)]
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    form: Annotated[RevokeForm, oauth_body(RevokeForm)],
 ) -> Response:
     credentials = service.client_credentials(
         request.headers.get("authorization"), form.client_id, form.client_secret
