@@ -131,6 +131,7 @@ class TokenVerifier:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             app_id=str(claims["client_id"]) if claims.get("client_id") else None,
             token_id=jti,
+            application_id=_int_claim(claims.get("app")),
         )
         return identity, float(claims["exp"])
 
@@ -184,6 +185,10 @@ class TokenVerifier:
         now = time.time()
         for jti in [j for j, exp in self._revoked.items() if exp < now - self.leeway]:
             del self._revoked[jti]
+
+
+def _int_claim(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _epoch(value: str | None) -> float:

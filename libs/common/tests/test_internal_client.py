@@ -113,7 +113,9 @@ def test_the_async_client_signs_the_same_way(callee_url: str) -> None:
 def test_down_slow_or_failing_callees_are_service_unavailable(callee_url: str) -> None:
     client = InternalClient(ServiceAddress.parse("callee", callee_url), SECRET, timeout=0.5)
     try:
-        with pytest.raises(ServiceUnavailable, match="callee service is unavailable .it did not answer in time"):
+        with pytest.raises(
+            ServiceUnavailable, match="callee service is unavailable .it did not answer in time"
+        ):
             client.get("/internal/slow")
         with pytest.raises(ServiceUnavailable, match="it answered 500"):
             client.get("/internal/broken")

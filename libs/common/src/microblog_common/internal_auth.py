@@ -23,14 +23,22 @@ from microblog_common.errors import Forbidden, Unauthorized, Unprocessable, erro
 
 HEADER_USER_ID = "x-user-id"
 HEADER_SCOPES = "x-user-scopes"
-HEADER_APP_ID = "x-app-id"
+HEADER_APP_ID = "x-app-id"  # the OAuth client_id
+HEADER_APP_RECORD_ID = "x-app-record-id"  # the application's numeric id (Mastodon's application_id)
 HEADER_TOKEN_ID = "x-token-id"  # noqa: S105 - a header name, not a secret
 HEADER_CLIENT_IP = "x-client-ip"
 HEADER_TIMESTAMP = "x-internal-timestamp"
 HEADER_SIGNATURE = "x-internal-signature"
 
 # Signed, in this order. Every one of them is stripped from client requests by the gateway.
-SIGNED_IDENTITY_HEADERS = (HEADER_USER_ID, HEADER_SCOPES, HEADER_APP_ID, HEADER_TOKEN_ID, HEADER_CLIENT_IP)
+SIGNED_IDENTITY_HEADERS = (
+    HEADER_USER_ID,
+    HEADER_SCOPES,
+    HEADER_APP_ID,
+    HEADER_TOKEN_ID,
+    HEADER_CLIENT_IP,
+    HEADER_APP_RECORD_ID,
+)
 INTERNAL_HEADERS = (*SIGNED_IDENTITY_HEADERS, HEADER_TIMESTAMP, HEADER_SIGNATURE)
 # Prefixes no client may send: anything that could be mistaken for identity or internal trust.
 FORBIDDEN_CLIENT_HEADER_PREFIXES = ("x-user-", "x-internal-", "x-app-", "x-token-", "x-client-ip")
@@ -123,8 +131,10 @@ class Identity:
 
     user_id: int | None
     scopes: frozenset[str]
-    app_id: str | None
+    app_id: str | None  # the OAuth client_id
     token_id: str | None
+    # The application's numeric id (what Mastodon shows as `application_id`), when the token says.
+    application_id: int | None = None
 
     def has_scope(self, required: str) -> bool:
         """Mastodon's scope rules: `read` covers `read:statuses`, and so on."""
@@ -139,11 +149,13 @@ def identity_from_request(request: Request) -> Identity | None:
     if not token_id:
         return None
     user_id = request.headers.get(HEADER_USER_ID)
+    application_id = request.headers.get(HEADER_APP_RECORD_ID)
     return Identity(
         user_id=int(user_id) if user_id and user_id.isdigit() else None,
         scopes=frozenset(request.headers.get(HEADER_SCOPES, "").split()),
         app_id=request.headers.get(HEADER_APP_ID) or None,
         token_id=token_id,
+        application_id=int(application_id) if application_id and application_id.isdigit() else None,
     )
 
 

@@ -37,7 +37,14 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
+# Services that call another one directly, over its unix socket (posts asks users for an author's
+# current posting defaults).
+CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
+
+
+def _service_app(
+    name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, sockets: dict[str, Path]
+):
     settings = importlib.import_module(f"{name}.settings").Settings(
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
@@ -46,6 +53,7 @@ def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_
         internal_secret=secret,
         log_json=False,
         public_url=public_url,
+        **{f"{callee}_url": f"unix:{sockets[callee]}" for callee in CALLS.get(name, ())},
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
@@ -75,7 +83,9 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     service_servers = {
         name: _QuietServer(
             uvicorn.Config(
-                _service_app(name, data_dir, secret, bus, public_url), uds=str(sockets[name]), log_config=None
+                _service_app(name, data_dir, secret, bus, public_url, sockets),
+                uds=str(sockets[name]),
+                log_config=None,
             )
         )
         for name in SERVICES

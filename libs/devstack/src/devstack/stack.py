@@ -25,8 +25,11 @@ import httpx
 
 from devstack.servers import PostgresServer, RabbitMQServer, free_port
 
+# In start order: a service another one calls (CALLS) comes before its caller.
 SERVICES = ("users", "posts", "search", "translate", "notify")
 GATEWAY = "gateway"
+# Who calls whom synchronously (posts asks users for an author's current posting defaults).
+CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 60
 # uvicorn waits this long for open connections (e.g. live streams) at SIGTERM before closing them.
@@ -264,6 +267,8 @@ class LocalStack:
                 "EVENT_BUS": "rabbitmq",
                 "RABBITMQ_URL": self.rabbitmq_url,
             }
+            # Services that call another one directly (started before them, see SERVICES).
+            env |= {f"{callee.upper()}_URL": self._processes[callee].url for callee in CALLS.get(name, ())}
         env |= self._extra_env.get(name, {})
         return _Process(name=name, app=app, port=port, env=env, log_path=self.base_dir / f"{name}.log")
 

@@ -28,6 +28,7 @@ async def _stop_background_work(app: FastAPI) -> None:
     publisher = getattr(app.state, "publisher", None)
     if publisher is not None:
         await publisher.stop()
+    app.state.runtime.accounts.close()
 
 
 SPEC = ServiceSpec(

@@ -47,13 +47,13 @@ def create(
     `Idempotency-Key` within the hour answers with what the first request created."""
     me = identity.user_id
     assert me is not None
-    author = service.author_account(session, runtime, me)
+    author = service.author_account(session, runtime, me, form)
     if idempotency_key:
         ttl = timedelta(seconds=runtime.settings.idempotency_seconds)
         earlier = repository.claim_idempotency_key(session, me, idempotency_key, ttl)
         if earlier is not None:
             return JSONResponse(_earlier_result(session, runtime, me, earlier))
-    draft = service.check_draft(session, runtime, author, form, identity.app_id)
+    draft = service.check_draft(session, runtime, author, form, identity.application_id)
     if form.scheduled_at is not None:
         planned = scheduled.schedule(session, runtime, me, draft, form.scheduled_at, idempotency_key)
         if idempotency_key:

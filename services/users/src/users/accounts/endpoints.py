@@ -6,15 +6,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
-from microblog_common.internal_auth import Identity, optional_token, require_token, require_user
+from microblog_common.internal_auth import (
+    Identity,
+    identity_from_request,
+    optional_token,
+    require_token,
+    require_user,
+)
 from microblog_common.params import body
 from microblog_common.urls import PublicUrls
+from users import events
 from users.accounts import service
 from users.accounts.avatars import avatar_png, header_png
 from users.accounts.schemas import (
@@ -29,6 +37,8 @@ from users.tokens import service as tokens
 
 router = APIRouter(tags=["accounts"])
 images = APIRouter(tags=["accounts"])
+# Service to service only (the gateway never routes /internal/*).
+internal = APIRouter(tags=["internal"], include_in_schema=False)
 
 AccountReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
 
@@ -88,6 +98,19 @@ def lookup(
 def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
     account = service.get_account(session, parse_id(account_id))
     return AccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+
+
+@internal.get("/internal/accounts/{account_id}", response_model=AccountSnapshot)
+def account_snapshot(
+    account_id: str, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> AccountSnapshot:
+    """The account as `user.updated` carries it, now: for services that must not act on a replica
+    that may lag (posts applying posting defaults). Never routed publicly, and never on behalf of a
+    client's token."""
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the services only")
+    account = service.get_account(session, parse_id(account_id))
+    return AccountSnapshot(**events.account_snapshot(account, PublicUrls(runtime.settings.public_url)))
 
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}
