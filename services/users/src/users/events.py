@@ -21,6 +21,7 @@ from microblog_common.contracts.users import (
 from microblog_common.events import EventHandlers, Outbox
 from microblog_common.urls import PublicUrls
 from users.accounts.rendering import field_value_html
+from users.accounts.schemas import pictures
 from users.models import Account, messaging
 
 __all__ = [
@@ -47,7 +48,6 @@ handlers = EventHandlers()
 
 
 def account_snapshot(account: Account, urls: PublicUrls) -> dict:
-    avatar = urls.avatar(account.id)
     return {
         "id": str(account.id),
         "username": account.username,
@@ -56,10 +56,7 @@ def account_snapshot(account: Account, urls: PublicUrls) -> dict:
         "note": account.note_html,
         "note_text": account.note,
         "url": urls.profile(account.username),
-        "avatar": avatar,
-        "avatar_static": avatar,
-        "header": urls.header(),
-        "header_static": urls.header(),
+        **pictures(account, urls),
         "locked": account.locked,
         "bot": account.bot,
         "discoverable": account.discoverable,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
-from microblog_common.db import SessionDep
 from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.db import SessionDep
 from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import (
@@ -21,7 +21,7 @@ from microblog_common.internal_auth import (
     require_user,
 )
 from microblog_common.params import body
-from microblog_common.urls import PublicUrls
+from microblog_common.urls import MEDIA_PATH
 from users import events
 from users.accounts import service
 from users.accounts.avatars import avatar_png, header_png
@@ -31,6 +31,7 @@ from users.accounts.schemas import (
     RegistrationForm,
     UpdateCredentialsForm,
 )
+from users.media.storage import CACHE_CONTROL, MEDIA_TYPES, LocalStorage
 from users.oauth import service as oauth
 from users.runtime import RuntimeDep
 from users.tokens import service as tokens
@@ -70,7 +71,7 @@ def verify_credentials(
     identity: Annotated[Identity, Depends(require_user("profile", "read", "read:accounts"))],
 ) -> CredentialAccountEntity:
     account = service.get_account(session, identity.user_id)
-    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, runtime.urls)
 
 
 @router.patch("/api/v1/accounts/update_credentials", response_model=CredentialAccountEntity)
@@ -83,21 +84,45 @@ def update_credentials(
     # Only ever the caller's own account: no parameter names another one.
     account = service.get_account(session, identity.user_id)
     account = service.update_credentials(session, runtime, account, form)
-    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, runtime.urls)
+
+
+@router.delete("/api/v1/profile/avatar", response_model=CredentialAccountEntity)
+def delete_avatar(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+) -> CredentialAccountEntity:
+    account = service.remove_picture(
+        session, runtime, service.get_account(session, identity.user_id), "avatar"
+    )
+    return CredentialAccountEntity.of(account, runtime.urls)
+
+
+@router.delete("/api/v1/profile/header", response_model=CredentialAccountEntity)
+def delete_header(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+) -> CredentialAccountEntity:
+    account = service.remove_picture(
+        session, runtime, service.get_account(session, identity.user_id), "header"
+    )
+    return CredentialAccountEntity.of(account, runtime.urls)
 
 
 @router.get("/api/v1/accounts/lookup", response_model=AccountEntity)
 def lookup(
     session: SessionDep, runtime: RuntimeDep, _: AccountReader, acct: str = Query("")
 ) -> AccountEntity:
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     return AccountEntity.of(service.lookup(session, urls, acct), urls)
 
 
 @router.get("/api/v1/accounts/{account_id}", response_model=AccountEntity)
 def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
     account = service.get_account(session, parse_id(account_id))
-    return AccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return AccountEntity.of(account, runtime.urls)
 
 
 @internal.get("/internal/accounts/{account_id}", response_model=AccountSnapshot)
@@ -110,7 +135,20 @@ def account_snapshot(
     if identity_from_request(request) is not None:
         raise Forbidden("This endpoint is for the services only")
     account = service.get_account(session, parse_id(account_id))
-    return AccountSnapshot(**events.account_snapshot(account, PublicUrls(runtime.settings.public_url)))
+    return AccountSnapshot(**events.account_snapshot(account, runtime.urls))
+
+
+@images.get(MEDIA_PATH + "/{key:path}", response_class=Response)
+def uploaded_picture(key: str, runtime: RuntimeDep) -> Response:
+    """Uploaded avatars and headers, when they are stored in the local folder. Their names are
+    their content's hash: cached for a year, never revalidated."""
+    storage = runtime.media
+    path = storage.path(key) if isinstance(storage, LocalStorage) else None
+    if path is None:
+        raise NotFound()
+    return FileResponse(
+        path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")], headers={"Cache-Control": CACHE_CONTROL}
+    )
 
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}

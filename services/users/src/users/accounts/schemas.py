@@ -73,9 +73,19 @@ class CredentialAccountEntity(AccountEntity):
         return cls(**account_values(account, urls), source=source)
 
 
+def pictures(account: Account, urls: PublicUrls) -> dict[str, str]:
+    """The uploaded avatar and header (with their stills), or the default ones."""
+    avatar = urls.media(account.avatar_key) if account.avatar_key else urls.avatar(account.id)
+    header = urls.media(account.header_key) if account.header_key else urls.header()
+    return {
+        "avatar": avatar,
+        "avatar_static": urls.media(account.avatar_static_key) if account.avatar_static_key else avatar,
+        "header": header,
+        "header_static": urls.media(account.header_static_key) if account.header_static_key else header,
+    }
+
+
 def account_values(account: Account, urls: PublicUrls) -> dict[str, Any]:
-    avatar = urls.avatar(account.id)
-    header = urls.header()
     return {
         "id": str(account.id),
         "username": account.username,
@@ -89,10 +99,7 @@ def account_values(account: Account, urls: PublicUrls) -> dict[str, Any]:
         "note": account.note_html,
         "url": urls.profile(account.username),
         "uri": urls.actor(account.username),
-        "avatar": avatar,
-        "avatar_static": avatar,
-        "header": header,
-        "header_static": header,
+        **pictures(account, urls),
         "followers_count": account.followers_count,
         "following_count": account.following_count,
         "statuses_count": account.statuses_count,

@@ -30,6 +30,14 @@ from users import events
 from users.accounts import repository
 from users.accounts.rendering import note_html
 from users.accounts.schemas import RegistrationForm, UpdateCredentialsForm
+from users.media.images import (
+    AVATAR_SIZE,
+    HEADER_SIZE,
+    MAX_IMAGE_BYTES,
+    ImageRefused,
+    ProcessedImage,
+    process,
+)
 from users.models import Account, User
 from users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from users.runtime import Runtime
@@ -140,7 +148,7 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
         errors = ValidationErrors()
         errors.add("email" if "email" in str(exc.orig).lower() else "username", ERR_TAKEN)
         errors.raise_if_any()
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     events.publish(
         session,
         events.USER_REGISTERED,
@@ -219,6 +227,46 @@ def update_credentials(
             changes["default_sensitive"] = form.source.sensitive
         if form.source.language is not None:
             changes["default_language"] = form.source.language
+    changes |= _uploaded_pictures(runtime, form)
+    return _apply(session, runtime, account, changes)
+
+
+# field -> (size, storage folder)
+PICTURES = {"avatar": (AVATAR_SIZE, "avatars"), "header": (HEADER_SIZE, "headers")}
+
+
+def _uploaded_pictures(runtime: Runtime, form: UpdateCredentialsForm) -> dict[str, str]:
+    """Processes every uploaded picture (all are checked before any is stored), stores them and
+    returns their keys. A file that is not an acceptable image is a 422 of its field."""
+    errors = ValidationErrors()
+    processed: dict[str, ProcessedImage] = {}
+    for field, (size, _) in PICTURES.items():
+        upload = getattr(form, field)
+        if upload is None:
+            continue
+        try:
+            processed[field] = process(upload.file.read(MAX_IMAGE_BYTES + 1), size)
+        except ImageRefused as exc:
+            errors.add(field, ERR_INVALID, exc.description)
+    errors.raise_if_any()
+    keys: dict[str, str] = {}
+    for field, image in processed.items():
+        folder = PICTURES[field][1]
+        for suffix, picture in (("", image.picture), ("_static", image.static)):
+            key = f"accounts/{folder}/{picture.digest}.{picture.extension}"
+            runtime.media.put(key, picture.data, picture.content_type)
+            keys[f"{field}{suffix}_key"] = key
+    return keys
+
+
+def remove_picture(session: Session, runtime: Runtime, account: Account, field: str) -> Account:
+    """Back to the default avatar or header (Mastodon 4.2's DELETE /api/v1/profile/avatar)."""
+    return _apply(session, runtime, account, {f"{field}_key": None, f"{field}_static_key": None})
+
+
+def _apply(session: Session, runtime: Runtime, account: Account, changes: dict[str, Any]) -> Account:
+    """Changes the profile and publishes `user.updated` with the next version (nothing when
+    nothing actually changed)."""
     changed = {k: v for k, v in changes.items() if getattr(account, k) != v}
     if not changed:
         return account
@@ -229,11 +277,10 @@ def update_credentials(
     account.updated_at = datetime.now(UTC)
     session.flush()
     session.refresh(account, ["version"])
-    urls = PublicUrls(runtime.settings.public_url)
     events.publish(
         session,
         events.USER_UPDATED,
-        events.AccountSnapshot(**events.account_snapshot(account, urls)),
+        events.AccountSnapshot(**events.account_snapshot(account, runtime.urls)),
         subject=account.id,
     )
     return account

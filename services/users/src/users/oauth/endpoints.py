@@ -16,9 +16,9 @@ from microblog_common.errors import NotFound, OAuthErrorResponse, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
 from microblog_common.params import body, request_params, validated
-from microblog_common.urls import PublicUrls
 from users import scopes as scope_rules
 from users.accounts import service as accounts
+from users.accounts.schemas import pictures
 from users.oauth import pages, service
 from users.oauth.schemas import (
     OOB,
@@ -235,14 +235,14 @@ def userinfo(
     session: SessionDep, runtime: RuntimeDep, identity: Annotated[Identity, Depends(require_user("profile"))]
 ) -> dict:
     account = accounts.get_account(session, identity.user_id)
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     return {
         "iss": urls("/"),
         "sub": urls.actor(account.username),
         "name": account.display_name,
         "preferred_username": account.username,
         "profile": urls.profile(account.username),
-        "picture": urls.avatar(account.id),
+        "picture": pictures(account, urls)["avatar"],
     }
 
 
@@ -263,7 +263,7 @@ def revoke_authorization(
 
 @router.get("/.well-known/oauth-authorization-server")
 def metadata(runtime: RuntimeDep) -> JSONResponse:
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     body_ = {
         "issuer": urls("/"),
         "service_documentation": "https://docs.joinmastodon.org/",

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from microblog_common.errors import ERR_INVALID, TooManyRequests, invalid
 from microblog_common.ids import new_id
 from microblog_common.text import acceptable
-from microblog_common.urls import PublicUrls
 from users import events
 from users.accounts import repository as accounts_repository
 from users.accounts import service as accounts
@@ -54,7 +53,7 @@ def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str
             created_at=now,
         ),
     )
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     events.publish(
         session,
         events.PASSWORD_RESET_REQUESTED,
