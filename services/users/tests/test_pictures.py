@@ -17,7 +17,8 @@ from PIL import Image
 
 from users.media.images import MAX_IMAGE_BYTES
 
-NOT_AN_IMAGE = {"error": "ERR_INVALID", "description": "must be a PNG, JPEG, GIF or WebP image"}
+ERR = "ERR_INVALID"
+NOT_AN_IMAGE = {"error": ERR, "description": "must be a PNG, JPEG, GIF or WebP image"}
 
 
 def picture(fmt: str, size: tuple[int, int] = (800, 600), *, exif: bool = False, frames: int = 1) -> bytes:
@@ -99,8 +100,8 @@ def test_what_is_not_an_acceptable_image_is_a_422_and_changes_nothing(users):
     cases = [
         ("avatar", b"GIF89a but not really", NOT_AN_IMAGE),
         ("avatar", bmp.getvalue(), NOT_AN_IMAGE),
-        ("header", picture("PNG")[:200], {"error": "ERR_INVALID", "description": "could not be read as an image"}),
-        ("avatar", b"\x89PNG" + b"0" * MAX_IMAGE_BYTES, {"error": "ERR_INVALID", "description": "must be less than 8 MB"}),
+        ("header", picture("PNG")[:200], {"error": ERR, "description": "could not be read as an image"}),
+        ("avatar", b"\x89PNG" + b"0" * MAX_IMAGE_BYTES, {"error": ERR, "description": "must be less than 8 MB"}),  # noqa: E501
     ]  # fmt: skip
     for field, data, problem in cases:
         r = upload(users, alice, **{field: ("x.png", data, "image/png")})

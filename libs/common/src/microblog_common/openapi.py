@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -25,6 +26,19 @@ from microblog_common.errors import ErrorResponse, OAuthErrorResponse, Validatio
 from microblog_common.internal_auth import AUTH_OPTIONAL
 
 REF = "#/components/schemas/{model}"
+
+
+class EmptyObject(BaseModel):
+    """`{}`: what Mastodon answers where there is nothing to say (a revoke, a dismissal)."""
+
+
+# `responses=` of an endpoint that answers with an image.
+def image_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "The image", "content": {kind: binary for kind in media_types}}}
+
+
+HTML_ERROR_STATUSES = ("400", "401", "403")
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 # What any operation may answer besides its success: the API's error format.
 ERROR_STATUSES = {
@@ -52,6 +66,21 @@ def schema_refs(models: list[type[BaseModel]], components: dict[str, Any], mode:
     return [refs[(model, mode)] for model in models]  # type: ignore[index]
 
 
+def api_routes(routes: list[Any]) -> Iterator[tuple[str, APIRoute]]:
+    """(path template, route) of every documented APIRoute, through included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included routers were kept as such
+        for route in routes:
+            if isinstance(route, APIRoute) and route.include_in_schema:
+                yield route.path_format, route
+        return
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            yield context.path_format or route.path_format, route
+
+
 def _walk(dependant: Dependant) -> Iterator[Dependant]:
     yield dependant
     for sub in dependant.dependencies:
@@ -76,10 +105,8 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     error_ref, validation_ref, oauth_ref = schema_refs(
         [ErrorResponse, ValidationErrorResponse, OAuthErrorResponse], components, "serialization"
     )
-    for route in routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        path_item = schema.get("paths", {}).get(route.path_format, {})
+    for path, route in api_routes(routes):
+        path_item = schema.get("paths", {}).get(path, {})
         for method in route.methods:
             operation = path_item.get(method.lower())
             if operation is None:
@@ -98,8 +125,16 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
             oauth_errors = any(
                 (r or {}).get("model") is OAuthErrorResponse for r in (route.responses or {}).values()
             )
+            html = isinstance(route.response_class, type) and issubclass(route.response_class, HTMLResponse)
             for status, description in ERROR_STATUSES.items():
                 existing = responses.get(status)
+                if html and status in HTML_ERROR_STATUSES:
+                    # A page's own errors are pages too (a form's 422 is still the API's JSON).
+                    responses[status] = {
+                        "description": description,
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                    continue
                 if status == "422" or existing is None or "content" not in existing:
                     ref = validation_ref if status == "422" else error_ref
                     if oauth_errors and status in ("400", "401", "403"):

@@ -54,6 +54,8 @@ def _service_app(
         log_json=False,
         public_url=public_url,
         **{f"{callee}_url": f"unix:{sockets[callee]}" for callee in CALLS.get(name, ())},
+        # Uploaded avatars and headers live in the data folder too.
+        **({"media_root": data_dir / "media"} if name == "users" else {}),
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 

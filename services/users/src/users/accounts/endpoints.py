@@ -20,6 +20,7 @@ from microblog_common.internal_auth import (
     require_token,
     require_user,
 )
+from microblog_common.openapi import image_responses
 from microblog_common.params import body
 from microblog_common.urls import MEDIA_PATH
 from users import events
@@ -33,6 +34,7 @@ from users.accounts.schemas import (
 )
 from users.media.storage import CACHE_CONTROL, MEDIA_TYPES, LocalStorage
 from users.oauth import service as oauth
+from users.oauth.schemas import TokenEntity
 from users.runtime import RuntimeDep
 from users.tokens import service as tokens
 
@@ -44,7 +46,7 @@ internal = APIRouter(tags=["internal"], include_in_schema=False)
 AccountReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
 
 
-@router.post("/api/v1/accounts")
+@router.post("/api/v1/accounts", response_model=TokenEntity)
 def register(
     session: SessionDep,
     runtime: RuntimeDep,
@@ -138,7 +140,11 @@ def account_snapshot(
     return AccountSnapshot(**events.account_snapshot(account, runtime.urls))
 
 
-@images.get(MEDIA_PATH + "/{key:path}", response_class=Response)
+@images.get(
+    MEDIA_PATH + "/{key:path}",
+    response_class=Response,
+    responses=image_responses("image/png", "image/jpeg", "image/gif", "image/webp"),
+)
 def uploaded_picture(key: str, runtime: RuntimeDep) -> Response:
     """Uploaded avatars and headers, when they are stored in the local folder. Their names are
     their content's hash: cached for a year, never revalidated."""
@@ -154,12 +160,12 @@ def uploaded_picture(key: str, runtime: RuntimeDep) -> Response:
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}
 
 
-@images.get("/avatars/header.png")
+@images.get("/avatars/header.png", response_class=Response, responses=image_responses("image/png"))
 def default_header() -> Response:
     return Response(header_png(), media_type="image/png", headers=IMAGE_CACHE)
 
 
-@images.get("/avatars/{name}.png")
+@images.get("/avatars/{name}.png", response_class=Response, responses=image_responses("image/png"))
 def default_avatar(name: str) -> Response:
     """Drawn from the id alone (no database read): the same picture every time."""
     account_id = parse_id(name)

@@ -8,13 +8,14 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from microblog_common.db import SessionDep
 from microblog_common.errors import NotFound, OAuthErrorResponse, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
+from microblog_common.openapi import EmptyObject
 from microblog_common.params import body, request_params, validated
 from users import scopes as scope_rules
 from users.accounts import service as accounts
@@ -36,6 +37,11 @@ from users.oauth.schemas import (
 from users.runtime import RuntimeDep
 
 router = APIRouter(tags=["oauth"])
+# Where the sign-in page sends the browser: the client's redirect URI, or the page showing the code.
+REDIRECTS: dict[int | str, dict[str, Any]] = {
+    302: {"description": "To the redirect URI, with `code` and `state` (or `error`)"},
+    303: {"description": "To the page showing the code (`urn:ietf:wg:oauth:2.0:oob`)"},
+}
 M = TypeVar("M", bound=BaseModel)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -103,7 +109,7 @@ def _consent_page(
     return pages.render(runtime, request, "authorize.html", context, status_code)
 
 
-@router.get("/oauth/authorize")
+@router.get("/oauth/authorize", response_class=HTMLResponse, responses=REDIRECTS)
 def authorize_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
     form = validated(AuthorizeForm, dict(request.query_params))
     try:
@@ -113,7 +119,7 @@ def authorize_page(request: Request, session: SessionDep, runtime: RuntimeDep) -
     return _consent_page(runtime, request, auth, form)
 
 
-@router.post("/oauth/authorize")
+@router.post("/oauth/authorize", response_class=HTMLResponse, responses=REDIRECTS)
 def authorize(
     request: Request,
     session: SessionDep,
@@ -161,7 +167,7 @@ def authorize(
     return _redirect_with(auth.redirect_uri, {"code": code, "state": auth.state})
 
 
-@router.get("/oauth/authorize/native")
+@router.get("/oauth/authorize/native", response_class=HTMLResponse)
 def show_code(request: Request, runtime: RuntimeDep, code: str = "") -> Response:
     """Where the out-of-band flow (`urn:ietf:wg:oauth:2.0:oob`) shows the code to copy."""
     return pages.render(runtime, request, "code.html", {"code": code})
@@ -213,7 +219,7 @@ def token(
     return JSONResponse(issued.response(), headers=NO_STORE)
 
 
-@router.post("/oauth/revoke", responses=OAUTH_ERRORS)
+@router.post("/oauth/revoke", response_model=EmptyObject, responses=OAUTH_ERRORS)
 def revoke(
     request: Request,
     session: SessionDep,
@@ -246,7 +252,7 @@ def userinfo(
     }
 
 
-@router.delete("/oauth/authorized_applications/{application_id}")
+@router.delete("/oauth/authorized_applications/{application_id}", response_model=EmptyObject)
 def revoke_authorization(
     application_id: str,
     session: SessionDep,
