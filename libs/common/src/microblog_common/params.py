@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from microblog_common.errors import BadRequest
 from microblog_common.limits import DEFAULT_MAX_UPLOAD_BODY_BYTES, check_json_depth, is_json, media_type
@@ -65,7 +66,10 @@ async def request_params(request: Request) -> dict[str, Any]:
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         # A part may be as large as the body's limit (enforced by BodyLimitMiddleware before this
         # reads anything), so a long text field is a 422 of its field, never a 400 of the parser.
-        form = await request.form(max_part_size=DEFAULT_MAX_UPLOAD_BODY_BYTES)
+        try:
+            form = await request.form(max_part_size=DEFAULT_MAX_UPLOAD_BODY_BYTES)
+        except HTTPException as exc:  # Starlette's answer to a body it can't parse
+            raise BadRequest(f"The request body is not valid {kind}") from exc
         params.update(nest(form.multi_items()))
     elif is_json(content_type):
         raw = await request.body()

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ValidationError
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import NotFound, OAuthErrorResponse, Unauthorized
+from microblog_common.errors import BadRequest, NotFound, OAuthErrorResponse, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
 from microblog_common.openapi import EmptyObject
@@ -180,7 +180,11 @@ def oauth_body(model: type[M]) -> Any:
     """`body(model)` for the OAuth endpoints: a malformed form is `invalid_request` (400, RFC 6749
     section 5.2, as Doorkeeper answers), not the API's 422."""
 
-    async def dependency(params: dict[str, Any] = Depends(request_params)) -> M:
+    async def dependency(request: Request) -> M:
+        try:
+            params = await request_params(request)
+        except BadRequest as exc:  # a body that isn't what its content type says
+            raise OAuthError("invalid_request", exc.message) from exc
         try:
             return model.model_validate(params)
         except ValidationError as exc:
