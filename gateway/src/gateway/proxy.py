@@ -208,7 +208,7 @@ class Proxy:
             length = announced_length({k.lower(): v for k, v in client_headers})
             if length is not None and length > limit:
                 # Refused before a byte of it is read, let alone relayed.
-                await send_error(scope, send, 413, BodyTooLarge(limit).message, [(b"connection", b"close")])
+                await send_error(scope, send, 413, BodyTooLarge(limit).message, [])
                 return
             depth = JsonDepthScanner(self.limits.max_json_depth) if is_json(content_type) else None
             body = _RequestBody(receive, limit, depth)
@@ -231,7 +231,7 @@ class Proxy:
         except Exception as exc:
             if body is not None and body.refusal is not None:
                 # Cut as soon as it went over; the upstream request was aborted, not completed.
-                await send_error(scope, send, *body.refusal, [(b"connection", b"close")])
+                await send_error(scope, send, *body.refusal, [])
                 return
             if body is not None and body.client_left:
                 # Nobody reads this answer; the upstream request was aborted, not completed.
@@ -264,11 +264,8 @@ class Proxy:
                 # Never an HTML (or plain text) error on /api: keep the status, say it in JSON.
                 await send_error(scope, send, response.status, response.reason or "Request failed", [])
                 return
-        start = {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": client_response_headers(response.raw_headers, upstream.base_url, public_origin),
-        }
+        headers = client_response_headers(response.raw_headers, upstream.base_url, public_origin)
+        start = {"type": "http.response.start", "status": response.status, "headers": headers}
         content = response.content
         length = response.content_length
         if content.is_eof() or (length is not None and length <= WHOLE_BODY_BYTES):

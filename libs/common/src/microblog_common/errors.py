@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
 
@@ -208,6 +209,13 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(error_body(errors.summary(), errors.details), status_code=422)
 
 
+async def _client_left(_: Request, exc: Exception) -> JSONResponse:
+    # Not the service's failure: the client (or the gateway, cutting a body over its limit) went
+    # away mid-body. Nobody reads this answer.
+    log.info("client_disconnected")
+    return JSONResponse(error_body("The request body was cut short"), status_code=400)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return JSONResponse(error_body("Internal server error"), status_code=500)
@@ -217,6 +225,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_left)
     app.add_exception_handler(Exception, _unexpected)
 
 
