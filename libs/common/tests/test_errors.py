@@ -1,6 +1,6 @@
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
 from microblog_common.errors import (
@@ -33,6 +33,11 @@ def _app() -> FastAPI:
     @app.get("/boom")
     def boom():
         raise RuntimeError("kaput")
+
+    @app.post("/upload")
+    async def upload(request: Request):
+        await request.body()
+        return {}
 
     return app
 
@@ -83,6 +88,20 @@ def test_services_build_the_same_shape_with_the_helper():
 async def test_unknown_routes_are_json_404(client):
     r = await client.get("/nope")
     assert r.status_code == 404 and r.json() == {"error": "Record not found"}
+
+
+async def test_a_client_leaving_mid_body_is_no_server_error():
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": [], "query_string": b""}
+    await _app()(scope, receive, send)
+    assert sent[0]["status"] == 400
 
 
 async def test_unexpected_errors_are_json_500_without_internals(client):

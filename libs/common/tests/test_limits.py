@@ -93,3 +93,25 @@ async def test_deep_json_is_a_400_not_a_recursion_error(client):
     r = await client.post("/echo", content=_nested(5000)[:2000], headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert r.json() == {"error": "The request body is nested too deeply (at most 8 levels)"}
+
+
+async def test_request_params_refuses_deep_json_even_without_the_middleware():
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict:
+        return await request_params(request)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        deep = await client.post("/echo", content=_nested(100), headers={"content-type": "application/json"})
+        broken = await client.post(
+            "/echo",
+            content=b"--x\r\nnot multipart",
+            headers={"content-type": "multipart/form-data; boundary=y"},
+        )
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
+    assert broken.status_code == 400 and broken.json() == {
+        "error": "The request body is not valid multipart/form-data"
+    }
