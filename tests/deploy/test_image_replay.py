@@ -172,6 +172,10 @@ def _build(stages: list, repo: Path, tmp_path: Path, uv: list[str]) -> Replay:
     return replay
 
 
+# Services another one calls (required settings; nothing is called to answer the health check).
+REQUIRED_ADDRESSES = {"posts": {"USERS_URL": "http://127.0.0.1:9"}}
+
+
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -246,7 +250,12 @@ def test_service_image_migrates_serves_and_passes_its_healthcheck(
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
 
     # The in-process event bus: the broker is not what this test is about.
-    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory"}
+    app_env = {
+        **PRODUCTION,
+        "DATABASE_URL": pg_url,
+        "EVENT_BUS": "memory",
+        **REQUIRED_ADDRESSES.get(service, {}),
+    }
     _serve_and_probe(replay, stages, "/health/ready", app_env)
 
 
