@@ -26,6 +26,8 @@ class RecordingBus(EventBus):
 
     async def subscribe(self, subscription: Subscription) -> None: ...
 
+    async def unsubscribe(self, subscription: Subscription) -> None: ...
+
     async def publish(self, events: Sequence[Event]) -> None:
         if self.delay:
             await asyncio.sleep(self.delay)

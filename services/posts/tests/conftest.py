@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from microblog_common.contracts.users import follow_subject
 from microblog_common.events import Event
 from microblog_common.ids import new_id
 from microblog_common.internal_auth import InternalAuthMiddleware
@@ -131,6 +132,7 @@ class Posts:
         self.raw = raw
         self.captured = captured
         self.users = users
+        self.pair_versions: dict[tuple[int, int], int] = {}
 
     @property
     def app(self):
@@ -148,12 +150,24 @@ class Posts:
         return Caller(self, None)
 
     # -- what the users service would publish ---------------------------------------------
-    def deliver(self, event_type: str, data: dict[str, Any], subject: int | str) -> Event:
+    def deliver(
+        self, event_type: str, data: dict[str, Any], subject: int | str, version: int | None = None
+    ) -> Event:
+        """As the users service would publish it: the envelope's version is the aggregate's (the
+        snapshot's own for account events). Account snapshots are what the users stand-in answers
+        with, too."""
         if event_type in ("user.registered", "user.updated"):
             self.users.publish(data)
-        event = Event(type=event_type, producer="users", subject=str(subject), data=data)
+        if version is None:
+            version = int(data.get("version", 1))
+        event = Event(type=event_type, producer="users", subject=str(subject), version=version, data=data)
         self.raw.portal.call(self.app.state.bus.publish, [event])
         return event
+
+    def _pair_version(self, follower: User, followee: User, version: int | None) -> int:
+        key = (follower.id, followee.id)
+        self.pair_versions[key] = version if version is not None else self.pair_versions.get(key, 0) + 1
+        return self.pair_versions[key]
 
     def snapshot(self, user: User, **changes: Any) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
@@ -191,7 +205,9 @@ class Posts:
             version = user.version
         self.deliver("user.updated", {**self.snapshot(user, **profile), "version": version}, user.id)
 
-    def follow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+    def follow(
+        self, follower: User, followee: User, at: datetime | None = None, version: int | None = None
+    ) -> None:
         data = {
             "follower_id": str(follower.id),
             "followee_id": str(followee.id),
@@ -200,15 +216,19 @@ class Posts:
             "reblogs": True,
             "languages": None,
         }
-        self.deliver("user.followed", data, follower.id)
+        subject = follow_subject(follower.id, followee.id)
+        self.deliver("user.followed", data, subject, self._pair_version(follower, followee, version))
 
-    def unfollow(self, follower: User, followee: User, at: datetime | None = None) -> None:
+    def unfollow(
+        self, follower: User, followee: User, at: datetime | None = None, version: int | None = None
+    ) -> None:
         data = {
             "follower_id": str(follower.id),
             "followee_id": str(followee.id),
             "at": (at or datetime.now(UTC)).isoformat(),
         }
-        self.deliver("user.unfollowed", data, follower.id)
+        subject = follow_subject(follower.id, followee.id)
+        self.deliver("user.unfollowed", data, subject, self._pair_version(follower, followee, version))
 
     # -- observing -------------------------------------------------------------------------
     def events(self, event_type: str, count: int = 1, timeout: float = 5.0) -> list[Event]:

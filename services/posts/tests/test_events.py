@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from microblog_common.contracts import Contract
 from microblog_common.contracts.posts import CONTRACTS, POST_PUBLISHED, PostFavourited
-from microblog_common.contracts.users import UserDeleted, UserFollowed, UserRegistered
+from microblog_common.contracts.users import UserDeleted, UserFollowed, UserRegistered, follow_subject
 from microblog_common.ids import new_id
 from posts import events
 
@@ -96,9 +96,9 @@ def test_the_replica_reads_the_shared_user_contracts(posts):
     at = datetime.now(UTC)
     follow = {"follower_id": str(bob.id), "followee_id": str(alice.id), "at": at}
     data = shared(UserFollowed, **follow, notify=False, reblogs=True, languages=None)
-    posts.deliver("user.followed", data, bob.id)
+    posts.deliver("user.followed", data, follow_subject(bob.id, alice.id), version=1)
     status = posts.as_(alice).status("hello")
     assert status["account"]["id"] == str(alice.id) and status["account"]["followers_count"] == 1
     assert [s["id"] for s in posts.as_(bob).get("/api/v1/timelines/home").json()] == [status["id"]]
-    posts.deliver("user.deleted", shared(UserDeleted, id=str(alice.id)), alice.id)
+    posts.deliver("user.deleted", shared(UserDeleted, id=str(alice.id)), alice.id, version=alice.version + 1)
     assert posts.anonymous.get(f"/api/v1/statuses/{status['id']}").status_code == 404

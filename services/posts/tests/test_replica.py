@@ -1,11 +1,12 @@
-"""The replica of the users service's data, fed by `user.*` events: account snapshots (newest
-version wins), the follow graph (latest change wins), counts, deleted accounts, duplicates."""
+"""The replica of the users service's data, fed by `user.*` events: account snapshots and the follow
+graph (the newest version of each wins, through the shared consumer's rule), counts, deleted
+accounts, duplicates."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from microblog_common.contracts.users import UserFollowed
+from microblog_common.contracts.users import UserFollowed, follow_subject
 from microblog_common.events import Event
 from microblog_common.ids import new_id
 
@@ -80,8 +81,8 @@ def test_older_snapshots_are_dropped_by_version(posts):
 def test_follow_changes_apply_in_the_order_they_happened(posts):
     alice, bob = posts.register("alice"), posts.register("bob")
     earlier = datetime.now(UTC) - timedelta(minutes=1)
-    posts.unfollow(alice, bob)  # the later change, delivered first
-    posts.follow(alice, bob, at=earlier)
+    posts.unfollow(alice, bob, version=2)  # the later change, delivered first
+    posts.follow(alice, bob, at=earlier, version=1)
     status = posts.as_(bob).status("for followers", visibility="private")
     assert posts.as_(alice).get(f"/api/v1/statuses/{status['id']}").status_code == 404
     assert account_of(posts, posts.as_(bob).status("x")["id"])["followers_count"] == 0
@@ -112,7 +113,10 @@ def test_a_duplicate_event_is_handled_once(posts):
         notify=False, reblogs=True, languages=None,
     )  # fmt: skip
     event = Event(
-        type="user.followed", producer="users", subject=str(alice.id), data=follow.model_dump(mode="json")
+        type="user.followed",
+        producer="users",
+        subject=follow_subject(alice.id, bob.id),
+        data=follow.model_dump(mode="json"),
     )
     for _ in range(2):
         posts.raw.portal.call(posts.app.state.bus.publish, [event])
@@ -128,7 +132,7 @@ def test_a_deleted_account_takes_its_posts_and_favourites_along(posts):
     shown = posts.anonymous.get(f"/api/v1/statuses/{root['id']}").json()
     assert shown["replies_count"] == 1 and shown["favourites_count"] == 1
     assert shown["account"]["followers_count"] == 0
-    posts.deliver("user.deleted", {"id": str(alice.id)}, alice.id)
+    posts.deliver("user.deleted", {"id": str(alice.id)}, alice.id, version=alice.version + 1)
     assert posts.anonymous.get(f"/api/v1/statuses/{reply['id']}").status_code == 404
     shown = posts.anonymous.get(f"/api/v1/statuses/{root['id']}").json()
     assert shown["replies_count"] == 0 and shown["favourites_count"] == 0

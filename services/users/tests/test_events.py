@@ -3,6 +3,8 @@ its schema (microblog_common.contracts.users) and carries what ARCHITECTURE.md l
 
 from __future__ import annotations
 
+from microblog_common.contracts.aggregates import AGGREGATE_OF
+from microblog_common.contracts.users import follow_subject
 from users.events import CONTRACTS
 
 # ARCHITECTURE.md, "Events": the data each event carries at least.
@@ -61,6 +63,35 @@ def test_follow_events_contract(users):
         (event,) = users.events(event_type)
         check(event)
         assert event.data["follower_id"] == str(alice.id) and event.data["followee_id"] == str(bob.id)
+
+
+def test_every_change_of_a_follow_pair_carries_a_newer_version_of_the_pair(users):
+    """The follow events' aggregate is the pair (`follow_subject`): follow, a change of its flags,
+    unfollow and following again are versions 1 to 4, whatever other pairs do meanwhile."""
+    alice, bob, carol = users.register("alice"), users.register("bob"), users.register("carol")
+    me = users.as_(alice.token)
+    me.post(f"/api/v1/accounts/{bob.id}/follow")
+    me.post(f"/api/v1/accounts/{carol.id}/follow")
+    me.post(f"/api/v1/accounts/{bob.id}/follow", data={"notify": "true"})
+    me.post(f"/api/v1/accounts/{bob.id}/unfollow")
+    me.post(f"/api/v1/accounts/{bob.id}/follow")
+    changes = users.events("user.followed", 4) + users.events("user.unfollowed")
+    pair = follow_subject(alice.id, bob.id)
+    versions = sorted(e.version for e in changes if e.subject == pair)
+    assert versions == [1, 2, 3, 4]
+    assert [e.version for e in changes if e.subject == follow_subject(alice.id, carol.id)] == [1]
+    assert {AGGREGATE_OF[e.type] for e in changes} == {"follow"}
+
+
+def test_account_events_carry_the_account_version(users):
+    alice = users.register("alice")
+    users.as_(alice.token).patch("/api/v1/accounts/update_credentials", data={"note": "new"})
+    (registered,) = users.events("user.registered")
+    (updated,) = users.events("user.updated")
+    assert (registered.subject, registered.version) == (str(alice.id), 1)
+    assert (
+        (updated.subject, updated.version) == (str(alice.id), updated.data["version"]) == (str(alice.id), 2)
+    )
 
 
 def test_password_reset_requested_contract(users):

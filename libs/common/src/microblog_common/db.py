@@ -13,13 +13,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Engine, NullPool, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, pooled: bool = True) -> Engine:
+    """`pooled=False`: a connection per use (NullPool), e.g. for a probe that must not wait on
+    the pool."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **({} if pooled else {"poolclass": NullPool}),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -31,6 +37,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -
             cur.close()
 
         return engine
+    if not pooled:
+        return create_engine(url, poolclass=NullPool)
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
@@ -61,6 +69,7 @@ class Database:
         self.engine = create_db_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._after_commit: list[Callable[[Session], None]] = []
+        self._ping_engine: Engine | None = None
 
         @event.listens_for(self.sessionmaker, "after_commit")
         def _run_after_commit(session: Session) -> None:
@@ -88,11 +97,17 @@ class Database:
             session.close()
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        """Readiness: a connection of its own, never one from the pool, so a pool that requests
+        have taken (a burst of sign-ins) doesn't make the service look down."""
+        if self._ping_engine is None:
+            self._ping_engine = create_db_engine(self.url, pooled=False)
+        with self._ping_engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._ping_engine is not None:
+            self._ping_engine.dispose()
 
 
 def get_database(request: Request) -> Database:

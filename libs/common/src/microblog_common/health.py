@@ -1,17 +1,24 @@
-"""`/health/live` (the process answers) and `/health/ready` (its dependencies answer)."""
+"""`/health/live` (the process answers) and `/health/ready` (its dependencies answer).
+
+Readiness depends on `checks` only; `reports` are states worth showing (the broker, for an API
+whose event work may run elsewhere) that don't make the process unready."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+Report = Callable[[], str]
 
 
-def health_router(checks: dict[str, ReadinessCheck], timeout: float = 3.0) -> APIRouter:
+def health_router(
+    checks: dict[str, ReadinessCheck], timeout: float = 3.0, reports: dict[str, Report] | None = None
+) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live")
@@ -36,9 +43,9 @@ def health_router(checks: dict[str, ReadinessCheck], timeout: float = 3.0) -> AP
                 tg.start_soon(run, name, check)
         results = {name: results[name] for name in checks}
         healthy = all(v == "ok" for v in results.values())
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": results},
-            status_code=200 if healthy else 503,
-        )
+        body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": results}
+        if reports:
+            body["reports"] = {name: report() for name, report in reports.items()}
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     return router

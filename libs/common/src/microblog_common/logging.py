@@ -10,11 +10,28 @@ from contextlib import contextmanager
 
 import structlog
 
+from microblog_common.tracing import trace_ids
+
 REDACTED_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
 
 
 def _drop_terminal_colours(_: object, __: str, event_dict: dict) -> dict:
     event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    return event_dict
+
+
+def _add_trace_ids(_: object, __: str, event_dict: dict) -> dict:
+    # Only while a span is current (tracing on); otherwise nothing is added.
+    for key, value in trace_ids().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+def _rename_uvicorn_error(_: object, __: str, event_dict: dict) -> dict:
+    # uvicorn logs its ordinary lines through a logger it calls "uvicorn.error"; the name would make
+    # every start-up line look like an error to whoever reads or filters the logs.
+    if event_dict.get("logger") == "uvicorn.error":
+        event_dict["logger"] = "uvicorn"
     return event_dict
 
 
@@ -33,6 +50,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
         _redact,
     ]
     # Plain tracebacks: a rich one (when `rich` is installed) prints every frame's locals, which
@@ -54,6 +72,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
             foreign_pre_chain=[
                 *shared,
                 structlog.stdlib.add_logger_name,
+                _rename_uvicorn_error,
                 structlog.stdlib.ExtraAdder(),
                 _drop_terminal_colours,
             ],

@@ -82,6 +82,16 @@ def create_messaging_tables(op) -> None:
     op.create_index("ix_inbox_handled_at", "inbox", ["handled_at"])
 
 
+def create_applied_versions_table(op) -> None:
+    """The newest version applied per aggregate (`events/versions.py`); every consuming service."""
+    op.create_table(
+        "applied_versions",
+        sa.Column("aggregate", sa.String(50), primary_key=True),
+        sa.Column("subject", sa.String(100), primary_key=True),
+        sa.Column("version", sa.BigInteger, nullable=False),
+    )
+
+
 def drop_messaging_tables(op) -> None:
     op.drop_table("inbox")
     op.drop_table("outbox")

@@ -1,6 +1,6 @@
 """The "service defaults": one call that turns a service's spec into a FastAPI app with the shared
-plumbing wired the same way everywhere (settings, logging, errors, internal trust, database, outbox
-relay, inbox consumer, health, body limits, the OpenAPI document).
+plumbing wired the same way everywhere (settings, logging, errors, internal trust, database,
+the event lane, health, metrics, tracing, body limits, the OpenAPI document).
 
 `create_app()` does no I/O; engines, broker connections and background tasks are built in the
 lifespan and disposed of at shutdown (uvicorn runs it on SIGTERM/Ctrl-C)."""
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
@@ -18,24 +19,29 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
 
 from microblog_common.db import Database
-from microblog_common.errors import ServiceUnavailable, install_error_handlers
-from microblog_common.events.bus import EventBus, RetryPolicy, Subscription
-from microblog_common.events.consumer import EventHandlers, InboxConsumer
-from microblog_common.events.outbox import OutboxRelay
+from microblog_common.errors import install_error_handlers
+from microblog_common.events.bus import EventBus
+from microblog_common.events.consumer import EventHandlers
 from microblog_common.events.tables import MessagingTables
-from microblog_common.events.topology import CONSUMED_EVENTS, consumed_by
+from microblog_common.events.topology import CONSUMED_EVENTS
 from microblog_common.health import health_router
 from microblog_common.internal_auth import InternalAuthMiddleware
+from microblog_common.lane import EventLane, LaneTask
 from microblog_common.limits import BodyLimitMiddleware
 from microblog_common.logging import configure_logging
+from microblog_common.metrics import POOLS, MetricsMiddleware, metrics_endpoint
 from microblog_common.migrations import upgrade_to_head
 from microblog_common.openapi import install_openapi
 from microblog_common.request_context import RequestContextMiddleware
 from microblog_common.settings import ServiceSettings
+from microblog_common.tracing import TracingMiddleware, configure_tracing
 
 log = structlog.get_logger(__name__)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+# Paths every service answers without the gateway's signature (probes, the metrics scraper on the
+# private network). The gateway routes none of them.
+OPEN_PREFIXES = ("/health/", "/metrics")
 
 
 @dataclass
@@ -47,7 +53,12 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     handlers: EventHandlers = field(default_factory=EventHandlers)
     version: str = "0.1.0"
-    # Extra start-up/shutdown work of the service (e.g. a scheduler), run after the plumbing is up.
+    # What the service's routes and lane tasks need beside a session (settings, clients, models),
+    # built from the settings without I/O: `app.state.runtime` and `lane.runtime`.
+    build_runtime: Callable[[Any], Any] | None = None
+    # The service's own event-lane work beside the relay and consumer (see `lane.py`).
+    lane_tasks: Sequence[LaneTask] = ()
+    # Extra start-up/shutdown work of the API process, run after the plumbing is up.
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
 
@@ -68,6 +79,10 @@ def build_bus(settings: ServiceSettings) -> EventBus:
     )
 
 
+def bus_state(bus: EventBus) -> str:
+    return "ok" if bus.is_healthy() else "not connected"
+
+
 def create_service_app(
     spec: ServiceSpec, settings: ServiceSettings, *, bus: EventBus | None = None
 ) -> FastAPI:
@@ -79,67 +94,62 @@ def create_service_app(
         db = Database(
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
+        POOLS.register(spec.name, "requests", db.engine)
         if settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade_to_head, spec.migrations, settings.database_url)
         owns_bus = bus is None
         event_bus = bus or build_bus(settings)
         if owns_bus:
             await event_bus.start()
-        relay = OutboxRelay(
-            db,
-            spec.messaging.outbox,
-            event_bus,
-            poll_interval=settings.outbox_poll_interval_seconds,
-            batch_size=settings.outbox_batch_size,
-            lease_seconds=settings.outbox_lease_seconds,
-        )
-        app.state.settings = settings
         app.state.db = db
         app.state.bus = event_bus
-        app.state.relay = relay
-        relay.start()
-        patterns = consumed_by(spec.name, spec.handlers.event_types)
-        if patterns:
-            await event_bus.subscribe(
-                Subscription(
-                    service=spec.name,
-                    patterns=patterns,
-                    handler=InboxConsumer(db, spec.messaging, spec.handlers),
-                    retry=RetryPolicy(tuple(settings.consumer_retry_delays_seconds)),
-                    prefetch=settings.consumer_prefetch,
-                )
-            )
+        lane = None
+        if settings.event_workers_in_process:
+            lane = EventLane(spec, settings, event_bus, runtime=app.state.runtime, wake_on=(db,))
+            await lane.start()
+        app.state.lane = lane
         for hook in spec.on_startup:
             await hook(app)
-        log.info("service_started", service=spec.name, event_bus=settings.event_bus)
+        log.info(
+            "service_started", service=spec.name, event_bus=settings.event_bus, event_lane=lane is not None
+        )
         try:
             yield
         finally:
             for hook in spec.on_shutdown:
                 await hook(app)
-            await relay.stop()
+            if lane is not None:
+                await lane.stop()
             if owns_bus:
                 await event_bus.close()
+            POOLS.unregister(spec.name, "requests")
             db.dispose()
             log.info("service_stopped", service=spec.name)
 
     app = FastAPI(title=f"Microblog {spec.name} service", version=spec.version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.runtime = spec.build_runtime(settings) if spec.build_runtime else None
     install_error_handlers(app)
 
     async def check_database() -> None:
-        await anyio.to_thread.run_sync(app.state.db.ping)
+        # Threads of its own: a burst of requests (sign-ins hashing passwords) holding every thread
+        # of the default limiter must not make the service look down.
+        limiter = getattr(app.state, "health_limiter", None)
+        if limiter is None:
+            limiter = app.state.health_limiter = anyio.CapacityLimiter(2)
+        await anyio.to_thread.run_sync(app.state.db.ping, limiter=limiter)
 
-    async def check_broker() -> None:
-        if not app.state.bus.is_healthy():
-            raise ServiceUnavailable("event bus not connected")
-
-    app.include_router(health_router({"database": check_database, "broker": check_broker}))
+    app.include_router(
+        health_router({"database": check_database}, reports={"broker": lambda: bus_state(app.state.bus)})
+    )
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for router in spec.routers:
         app.include_router(router)
     app.add_middleware(
         InternalAuthMiddleware,
         secret=settings.internal_secret.get_secret_value(),
         max_age=settings.internal_signature_max_age_seconds,
+        open_prefixes=OPEN_PREFIXES,
     )
     app.add_middleware(
         BodyLimitMiddleware,
@@ -147,6 +157,10 @@ def create_service_app(
         max_upload_body_bytes=settings.max_upload_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    app.add_middleware(MetricsMiddleware, service=spec.name)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
+    # Outermost, so the access log line is written inside the request's span (with its trace id).
+    if configure_tracing(spec.name):
+        app.add_middleware(TracingMiddleware, service=spec.name)
     install_openapi(app)
     return app

@@ -87,10 +87,27 @@ class ServiceSettings(BaseServiceSettings):
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 100
     outbox_lease_seconds: float = 30.0
-    # At most the DB pool size: each unacked message may hold a pooled connection in its handler.
+    # At most the event lane's pool: each unacked message may hold a connection in its handler.
     consumer_prefetch: int = 10
     # Delays between attempts of a failing handler; after the last one the message is dead-lettered.
     consumer_retry_delays_seconds: tuple[float, ...] = (1.0, 5.0, 30.0)
+
+    # The event lane (relay, consumer, due-time publishers, clean-up): its own pool and threads.
+    # False hands it to the `worker` process (`python -m <service>.worker`); the embedded mode
+    # always runs it in process.
+    event_workers_in_process: bool = True
+    lane_db_pool_size: int = Field(5, ge=1)
+    lane_db_max_overflow: int = Field(5, ge=0)
+    lane_threads: int = Field(8, ge=1)
+    # Where a worker process answers /health/live, /health/ready and /metrics.
+    worker_host: str = "0.0.0.0"  # noqa: S104 - a worker's health port, on the private network
+    worker_port: int = Field(8080, ge=1, le=65535)
+
+    # Retention of bookkeeping rows, pruned by the event lane every RETENTION_INTERVAL_SECONDS: inbox
+    # rows (a duplicate older than this is no longer expected) and published outbox rows.
+    inbox_retention_days: float = Field(7.0, gt=0)
+    outbox_retention_days: float = Field(7.0, gt=0)
+    retention_interval_seconds: float = Field(600.0, gt=0)
 
     @field_validator("public_url")
     @classmethod
@@ -106,4 +123,6 @@ class ServiceSettings(BaseServiceSettings):
     def _broker_needed(self) -> ServiceSettings:
         if self.event_bus == "rabbitmq" and not self.rabbitmq_url:
             raise ValueError("RABBITMQ_URL is required when EVENT_BUS=rabbitmq")
+        if self.event_bus == "memory" and not self.event_workers_in_process:
+            raise ValueError("EVENT_BUS=memory runs the event lane in the API process only")
         return self

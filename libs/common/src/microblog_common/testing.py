@@ -41,6 +41,17 @@ MASTODON_ACCOUNT_FIELDS = {
 }  # fmt: skip
 
 
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05) -> Any:
+    """The predicate's first truthy value within `timeout`, else its last (falsy) one: for effects
+    that happen after the response (events relayed and handled in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str, name: str = "service") -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / f'{name}.db'}"
@@ -164,7 +175,10 @@ def check_service_plumbing(
     with run_service(create_app, settings_cls, db_url, **overrides) as (client, raw, _):
         ready = raw.get("/health/ready")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+        assert ready.json()["checks"] == {"database": "ok"}
+        assert ready.json()["reports"] == {"broker": "ok"}
+        metrics = raw.get("/metrics")  # open to the scraper on the private network, like health
+        assert metrics.status_code == 200 and "microblog_db_pool_connections" in metrics.text
         assert raw.get("/health/live").json() == {"status": "ok"}
         forged = raw.get(
             "/api/v1/nothing-here", headers={"X-User-Id": "1", "X-Token-Id": "t", "X-User-Scopes": "read"}

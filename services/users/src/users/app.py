@@ -17,6 +17,7 @@ from users.models import Base, messaging
 from users.oauth.endpoints import router as oauth_router
 from users.oauth.schemas import OAuthError
 from users.password_reset.endpoints import router as password_reset_router
+from users.retention import LANE_TASKS
 from users.runtime import Runtime
 from users.settings import Settings
 from users.tokens.endpoints import router as tokens_router
@@ -46,6 +47,8 @@ SPEC = ServiceSpec(
         password_reset_router,
     ),
     handlers=handlers,
+    build_runtime=Runtime.build,
+    lane_tasks=LANE_TASKS,
     on_startup=(_prepare_signing_keys,),
 )
 
@@ -56,8 +59,6 @@ async def _oauth_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None, *, bus: EventBus | None = None) -> FastAPI:
-    settings = settings or Settings()
-    app = create_service_app(SPEC, settings, bus=bus)
-    app.state.runtime = Runtime.build(settings)
+    app = create_service_app(SPEC, settings or Settings(), bus=bus)
     app.add_exception_handler(OAuthError, _oauth_error)
     return app

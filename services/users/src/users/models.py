@@ -224,3 +224,26 @@ class PasswordResetRequest(Base):
     # sha256 of the lower-cased address: the table never holds addresses in clear.
     address_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class FollowVersion(Base):
+    """The version of each follow pair's aggregate (the `user.followed`/`user.unfollowed` events'
+    `version`): kept after an unfollow, so a follow made again later carries a higher one."""
+
+    __tablename__ = "follow_versions"
+
+    account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    target_account_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AccountStatus(Base):
+    """The statuses that count towards an account's `statuses_count` (Mastodon leaves direct ones
+    out), kept from `post.published` and `post.deleted`: a row per counted status, so a delete
+    only takes back what a publish added."""
+
+    __tablename__ = "account_statuses"
+
+    status_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_id: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

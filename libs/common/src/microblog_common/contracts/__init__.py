@@ -7,10 +7,13 @@ removed or renamed. Ids are strings, as in the public API; times UTC ISO 8601.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from microblog_common.events import Event, Outbox
+if TYPE_CHECKING:  # the events package reads the contracts' aggregates: no import cycle at run time
+    from microblog_common.events import Event, Outbox
 
 
 class Contract(BaseModel):

@@ -1,5 +1,6 @@
-"""Events the posts service publishes. The envelope's `version` is the status's version, which
-grows with every edit and once more on delete: drop a snapshot older than the one you hold.
+"""Events the posts service publishes. The envelope's `version` is the version of the `status`
+aggregate (subject: the status id), which grows with every edit and once more on delete; the
+shared consumer drops an older one (`events/versions.py`). A favourite is not versioned.
 
 | type | data | when |
 |---|---|---|
@@ -60,6 +61,12 @@ class PostFavourited(Contract):
     at: datetime
     status: StatusSnapshot
 
+
+AGGREGATE_OF: dict[str, str] = {
+    POST_PUBLISHED: "status",
+    POST_UPDATED: "status",
+    POST_DELETED: "status",
+}
 
 CONTRACTS: dict[str, type[Contract]] = {
     POST_PUBLISHED: StatusSnapshot,

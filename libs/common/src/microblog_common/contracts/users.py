@@ -10,7 +10,12 @@ The users service also answers `GET /internal/accounts/{id}` with the current `A
 | `user.followed` | `UserFollowed` | a follow was made, or its `notify`/`reblogs`/`languages` changed |
 | `user.unfollowed` | `UserUnfollowed` | a follow was removed |
 | `user.password_reset_requested` | `PasswordResetRequested` | a reset was asked for an existing account |
-| `user.deleted` | `UserDeleted` | an account was deleted (consumers drop what they hold of it) |"""
+| `user.deleted` | `UserDeleted` | an account was deleted (consumers drop what they hold of it) |
+
+Versions (the envelope's `version`, see `events/versions.py`): the `account` aggregate (subject: the
+account id) for registered, updated and deleted; the `follow` aggregate (subject:
+`follow_subject(follower, followee)`) for followed and unfollowed, its version growing with every
+change of the pair. A password reset request is not versioned."""
 
 from __future__ import annotations
 
@@ -98,6 +103,19 @@ class PasswordResetRequested(Contract):
     # The web UI's reset page with the token, to put in the email as is.
     reset_url: str
 
+
+def follow_subject(follower_id: int | str, followee_id: int | str) -> str:
+    """The subject of the follow events: the pair, the aggregate whose version they carry."""
+    return f"{follower_id}:{followee_id}"
+
+
+AGGREGATE_OF: dict[str, str] = {
+    USER_REGISTERED: "account",
+    USER_UPDATED: "account",
+    USER_DELETED: "account",
+    USER_FOLLOWED: "follow",
+    USER_UNFOLLOWED: "follow",
+}
 
 CONTRACTS: dict[str, type[Contract]] = {
     USER_REGISTERED: UserRegistered,

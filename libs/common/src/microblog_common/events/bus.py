@@ -35,17 +35,24 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Subscription:
-    """A consuming service's durable queue: `<service>.events`, bound to `patterns`."""
+    """A consuming service's durable queue, `<service>.events`, bound to `patterns`: every event
+    is handled once by one of the service's consumers, retried with back-off, dead-lettered last.
+
+    `durable=False` makes a live subscription instead: a queue of this process alone (exclusive,
+    deleted when the process goes), so every replica gets every event, e.g. to push it to the
+    streams its clients hold open. Best effort: no retries, nothing kept while the process is
+    down or disconnected (durable state comes from the durable queue)."""
 
     service: str
     patterns: tuple[str, ...]
     handler: EventCallback
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     prefetch: int = 32
+    durable: bool = True
 
     @property
     def queue(self) -> str:
-        return f"{self.service}.events"
+        return f"{self.service}.events" if self.durable else f"{self.service}.live"
 
     @property
     def dead_letter_queue(self) -> str:
@@ -81,7 +88,13 @@ class EventBus(ABC):
         """Return only once the broker has confirmed every event; raise otherwise."""
 
     @abstractmethod
-    async def subscribe(self, subscription: Subscription) -> None: ...
+    async def subscribe(self, subscription: Subscription) -> None:
+        """Start consuming. A durable subscription lasts until `close`; a live one until
+        `unsubscribe(subscription)` or `close`."""
+
+    @abstractmethod
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop a live subscription and drop its queue."""
 
     @abstractmethod
     def is_healthy(self) -> bool: ...

@@ -24,6 +24,9 @@ class Event(BaseModel):
     producer: str
     subject: str
     correlation_id: str | None = None
+    # W3C trace context (`traceparent`, `tracestate`) of the change that caused the event, so a
+    # consumer's work joins the trace of the request (empty when tracing is off).
+    trace_context: dict[str, str] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -15,6 +15,7 @@ import structlog
 
 from microblog_common.events.bus import EventBus, PermanentEventError, Subscription, topic_matches
 from microblog_common.events.envelope import Event
+from microblog_common.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +25,7 @@ class MemoryBus(EventBus):
         self.topology = dict(topology or {})
         self._held: dict[str, list[Event]] = {}
         self._subscriptions: dict[str, Subscription] = {}
+        self._live: list[Subscription] = []
         self.dead_letters: dict[str, list[Event]] = {}
         self._retries: set[asyncio.Task] = set()
         self._started = False
@@ -42,12 +44,18 @@ class MemoryBus(EventBus):
         return self._started
 
     async def subscribe(self, subscription: Subscription) -> None:
+        if not subscription.durable:
+            self._live.append(subscription)
+            return
         self._subscriptions[subscription.service] = subscription
         for event in self._held.pop(subscription.service, []):
             await self._deliver(subscription, event, attempt=1)
 
-    async def unsubscribe(self, service: str) -> None:
-        self._subscriptions.pop(service, None)
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        if subscription.durable:
+            self._subscriptions.pop(subscription.service, None)
+        elif subscription in self._live:
+            self._live.remove(subscription)
 
     async def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -59,7 +67,17 @@ class MemoryBus(EventBus):
             for service, patterns in self.topology.items():
                 if service not in self._subscriptions and any(topic_matches(p, event.type) for p in patterns):
                     self._held.setdefault(service, []).append(event)
-            await asyncio.gather(*(self._deliver(s, event, attempt=1) for s in targets))
+            live = [s for s in self._live if any(topic_matches(p, event.type) for p in s.patterns)]
+            await asyncio.gather(
+                *(self._deliver(s, event, attempt=1) for s in targets),
+                *(self._deliver_live(s, event) for s in live),
+            )
+
+    async def _deliver_live(self, sub: Subscription, event: Event) -> None:
+        try:
+            await sub.handler(event)
+        except Exception as exc:  # best effort, as a live queue is
+            log.warning("live_event_failed", service=sub.service, event_type=event.type, error=str(exc))
 
     async def _deliver(self, sub: Subscription, event: Event, attempt: int) -> None:
         try:
@@ -68,6 +86,7 @@ class MemoryBus(EventBus):
             delay = None if isinstance(exc, PermanentEventError) else sub.retry.delay_after(attempt)
             if delay is None or self._closing:
                 self.dead_letters.setdefault(sub.service, []).append(event)
+                EVENTS_DEAD_LETTERED.labels(sub.service, event.type).inc()
                 log.error(
                     "event_dead_lettered",
                     queue=sub.queue,
@@ -80,6 +99,7 @@ class MemoryBus(EventBus):
             log.warning(
                 "event_retry_scheduled", queue=sub.queue, event_id=str(event.id), attempt=attempt, delay=delay
             )
+            EVENTS_RETRIED.labels(sub.service, event.type).inc()
             task = asyncio.create_task(self._retry_later(sub, event, attempt + 1, delay))
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)

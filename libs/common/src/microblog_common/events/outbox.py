@@ -11,19 +11,23 @@ consumers' inbox drops the duplicate.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
 import structlog
-from sqlalchemy import Table, delete, func, select, update
+from anyio import CapacityLimiter
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.db import Database
 from microblog_common.events.bus import EventBus
 from microblog_common.events.envelope import Event
 from microblog_common.logging import current_ids
+from microblog_common.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
+from microblog_common.tracing import current_trace_context, publish_spans
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +53,7 @@ class Outbox:
             producer=self.producer,
             subject=str(subject),
             correlation_id=correlation_id or request_id,
+            trace_context=current_trace_context(),
             data=data,
         )
         session.execute(
@@ -66,30 +71,40 @@ class Outbox:
 
 
 class OutboxRelay:
+    """`wake_on`: databases besides `db` whose commits write outbox rows (the API's request pool
+    when the relay runs in the API process); a commit there wakes the relay at once. Without a
+    commit to wake it (a relay in a worker process), it looks every `poll_interval`."""
+
     def __init__(
         self,
         db: Database,
         table: Table,
         bus: EventBus,
         *,
+        service: str = "",
         poll_interval: float = 1.0,
         batch_size: int = 100,
         lease_seconds: float = 30.0,
-        retention: timedelta = timedelta(days=7),
+        limiter: CapacityLimiter | None = None,
+        wake_on: Sequence[Database] = (),
+        backlog_every_seconds: float = 5.0,
     ):
         self.db = db
         self.table = table
         self.bus = bus
+        self.service = service
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.lease = timedelta(seconds=lease_seconds)
-        self.retention = retention
+        self.limiter = limiter
+        self.backlog_every_seconds = backlog_every_seconds
         self._wake = asyncio.Event()
         self._stopping = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_cleanup = _now()
-        db.on_commit(self._on_commit)
+        self._backlog_at = 0.0
+        for database in (db, *wake_on):
+            database.on_commit(self._on_commit)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,6 +129,9 @@ class OutboxRelay:
             except RuntimeError:  # loop closed during shutdown
                 pass
 
+    async def _sync(self, fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
     # -- work ------------------------------------------------------------------------------
     async def _run(self) -> None:
         backoff = self.poll_interval
@@ -123,7 +141,7 @@ class OutboxRelay:
                 backoff = self.poll_interval
                 if published >= self.batch_size:
                     continue  # more waiting: keep going without sleeping
-                await self._maybe_cleanup()
+                await self._maybe_report_backlog()
             except Exception as exc:
                 log.warning("outbox_relay_error", error=str(exc), error_type=type(exc).__name__)
                 # Capped low: once the broker is back, waiting events should flow within seconds.
@@ -136,17 +154,20 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published."""
-        rows = await anyio.to_thread.run_sync(self._claim)
+        rows = await self._sync(self._claim)
         if not rows:
             return 0
         events = [Event.from_json(payload) for _, payload in rows]
         ids = [row_id for row_id, _ in rows]
         try:
-            await self.bus.publish(events)
+            with publish_spans(self.service, events):
+                await self.bus.publish(events)
         except Exception as exc:
-            await anyio.to_thread.run_sync(self._release, ids, str(exc))
+            await self._sync(self._release, ids, str(exc))
             raise
-        await anyio.to_thread.run_sync(self._mark_published, ids)
+        await self._sync(self._mark_published, ids)
+        for event in events:
+            EVENTS_PUBLISHED.labels(self.service, event.type).inc()
         log.debug("outbox_published", count=len(ids))
         return len(ids)
 
@@ -186,20 +207,27 @@ class OutboxRelay:
                 update(t).where(t.c.id.in_(ids)).values(locked_until=None, last_error=error[:2000])
             )
 
-    async def _maybe_cleanup(self) -> None:
-        if _now() - self._last_cleanup < timedelta(minutes=10):
+    async def _maybe_report_backlog(self) -> None:
+        if time.monotonic() - self._backlog_at < self.backlog_every_seconds:
             return
-        self._last_cleanup = _now()
-        cutoff = _now() - self.retention
-        t = self.table
+        self._backlog_at = time.monotonic()
+        count, oldest = await self._sync(self.backlog)
+        OUTBOX_BACKLOG.labels(self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(
+            (_now() - oldest).total_seconds() if oldest is not None else 0.0
+        )
 
-        def _delete() -> None:
-            with self.db.unit_of_work() as session:
-                session.execute(delete(t).where(t.c.published_at < cutoff))
-
-        await anyio.to_thread.run_sync(_delete)
-
-    def pending_count(self) -> int:
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Unpublished rows and the creation time of the oldest (index-only on PostgreSQL)."""
         t = self.table
         with self.db.unit_of_work() as session:
-            return session.scalar(select(func.count()).select_from(t).where(t.c.published_at.is_(None))) or 0
+            row = session.execute(
+                select(func.count(), func.min(t.c.created_at)).where(t.c.published_at.is_(None))
+            ).one()
+        oldest = row[1]
+        if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive times
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(row[0]), oldest
+
+    def pending_count(self) -> int:
+        return self.backlog()[0]

@@ -42,6 +42,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from microblog_common.events.bus import EventBus, PermanentEventError, Subscription
 from microblog_common.events.envelope import Event, EventParseError
 from microblog_common.logging import bound
+from microblog_common.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 
 log = structlog.get_logger(__name__)
 
@@ -271,6 +272,12 @@ class RabbitBus(EventBus):
         await consumer.start()
         self._consumers.append(consumer)
 
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        for consumer in [c for c in self._consumers if c.sub is subscription]:
+            self._consumers.remove(consumer)
+            await consumer.stop_consuming()
+            await consumer.close()
+
     def track(self, task: asyncio.Task) -> None:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -292,9 +299,17 @@ class _QueueConsumer:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._supervisor: asyncio.Task | None = None
-        self._retry_queues = {
-            delay: f"{sub.queue}.retry.{round(delay * 1000)}" for delay in set(sub.retry.delays)
-        }
+        self._retry_queues = (
+            {delay: f"{sub.queue}.retry.{round(delay * 1000)}" for delay in set(sub.retry.delays)}
+            if sub.durable
+            else {}
+        )
+        # A live queue belongs to this process alone: its name says whose it is.
+        self.queue_name = (
+            sub.queue
+            if sub.durable
+            else f"{sub.queue}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -338,6 +353,20 @@ class _QueueConsumer:
         exchange = await channel.declare_exchange(
             self.bus.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True, robust=False
         )
+        if not sub.durable:
+            # Classic, exclusive, auto-deleted: gone with this connection; declared anew (empty)
+            # after a reconnect. Capped, so a stuck process can't make the broker hoard events.
+            live = await channel.declare_queue(
+                self.queue_name,
+                durable=False,
+                exclusive=True,
+                auto_delete=True,
+                arguments={"x-max-length": 100_000, "x-overflow": "drop-head"},
+                robust=False,
+            )
+            for pattern in sub.patterns:
+                await live.bind(exchange, routing_key=pattern, robust=False)
+            return live
         queue = await declare_service_queue(channel, exchange, sub.service, sub.patterns)
         for delay, name in self._retry_queues.items():
             await channel.declare_queue(
@@ -359,7 +388,7 @@ class _QueueConsumer:
             underlay = await self.channel.get_underlay_channel()
             if self.consumer_tag not in underlay.consumers:  # else a false alarm: keep it, add none
                 underlay.on_consumer_cancel_callbacks.add(self._on_cancelled_by_broker)
-                tag = f"{self.sub.queue}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+                tag = f"{self.queue_name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
                 self.consumer_tag = await self.queue.consume(self._on_message, consumer_tag=tag, robust=False)
             self._consuming = True
             log.info("event_consumer_started", queue=self.sub.queue, patterns=list(self.sub.patterns))
@@ -429,6 +458,9 @@ class _QueueConsumer:
         with bound(
             event_id=message.message_id, event_type=message.type, correlation_id=message.correlation_id
         ):
+            if not self.sub.durable:
+                await self._on_live_message(message)
+                return
             try:
                 event = Event.from_json(message.body)
             except EventParseError as exc:
@@ -447,6 +479,15 @@ class _QueueConsumer:
                     await self._retry(message, attempt, delay, exc)
                 return
             await self._ack(message)
+
+    async def _on_live_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self.sub.handler(Event.from_json(message.body))
+        except Exception as exc:  # best effort: a live queue has no retries
+            log.warning(
+                "live_event_failed", queue=self.queue_name, error=str(exc), error_type=type(exc).__name__
+            )
+        await self._ack(message)
 
     async def _ack(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -496,6 +537,7 @@ class _QueueConsumer:
             or message.routing_key,
         }
         if await self._republish(message, self._retry_queues[delay], headers):
+            EVENTS_RETRIED.labels(self.sub.service, message.type or "unknown").inc()
             log.warning(
                 "event_retry_scheduled",
                 queue=self.sub.queue,
@@ -519,6 +561,7 @@ class _QueueConsumer:
             DEAD_AT_HEADER: datetime.now(UTC).isoformat(),
         }
         if await self._republish(message, self.sub.dead_letter_queue, headers):
+            EVENTS_DEAD_LETTERED.labels(self.sub.service, message.type or "unknown").inc()
             log.error(
                 "event_dead_lettered",
                 queue=self.sub.queue,

@@ -1,9 +1,9 @@
-"""The outbox and inbox tables, added to each service's own metadata (each service has its own
-database, so the names never clash)."""
+"""The outbox, inbox and applied-versions tables, added to each service's own metadata (each service
+has its own database, so the names never clash)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
 
 class MessagingTables:
@@ -36,3 +36,11 @@ class MessagingTables:
             Column("handled_at", DateTime(timezone=True), nullable=False),
         )
         Index("ix_inbox_handled_at", self.inbox.c.handled_at)
+        # The newest version of each aggregate this service has applied (see `events/versions.py`).
+        self.applied_versions = Table(
+            "applied_versions",
+            metadata,
+            Column("aggregate", String(50), primary_key=True),
+            Column("subject", String(100), primary_key=True),
+            Column("version", BigInteger, nullable=False),
+        )

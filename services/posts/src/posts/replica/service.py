@@ -1,6 +1,8 @@
-"""The replica of what the users service owns, kept from its events: account snapshots (the newest
-`version` wins, whatever order they arrive in) and the follow graph (the latest `at` wins). With
-it a Status is rendered, and a home feed filled, without ever calling the users service.
+"""The replica of what the users service owns, kept from its events: account snapshots and the
+follow graph. The shared consumer applies each account's and each follow pair's events in version
+order and drops older ones (`microblog_common.events.versions`), so these functions just apply what
+they are given. With the replica a Status is rendered, and a home feed filled, without ever calling
+the users service.
 
 Each function runs inside the inbox consumer's transaction: flushes, never commits."""
 
@@ -56,9 +58,8 @@ def _active_follows(condition: Any) -> Any:
     )
 
 
-def upsert_account(session: Session, account_id: int, snapshot: dict[str, Any]) -> bool:
-    """Stores the snapshot unless the replica already holds this version or a newer one. Returns
-    whether it was applied."""
+def upsert_account(session: Session, account_id: int, snapshot: dict[str, Any]) -> None:
+    """Stores the snapshot (its version was checked by whoever claimed it: the consumer)."""
     values = {name: snapshot[name] for name in SNAPSHOT_FIELDS}
     # Follows of the account may have arrived before its first snapshot: count them in.
     counted = {
@@ -67,14 +68,9 @@ def upsert_account(session: Session, account_id: int, snapshot: dict[str, Any]) 
     }
     stmt = dialect_insert(session)(Account).values(id=account_id, **values, **counted)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[Account.id],
-        set_={name: stmt.excluded[name] for name in SNAPSHOT_FIELDS},
-        where=Account.version < stmt.excluded.version,
+        index_elements=[Account.id], set_={name: stmt.excluded[name] for name in SNAPSHOT_FIELDS}
     )
-    applied = session.execute(stmt).rowcount == 1
-    if not applied:
-        log.info("account_snapshot_dropped", account_id=account_id, version=values["version"])
-    return applied
+    session.execute(stmt)
 
 
 def _change_follow_counts(session: Session, follower: int, followee: int, delta: int) -> None:
@@ -90,13 +86,9 @@ def _change_follow_counts(session: Session, follower: int, followee: int, delta:
 def set_follow(
     session: Session, follower: int, followee: int, *, active: bool, at: datetime, backfill: int
 ) -> None:
-    """Applies a follow or unfollow that happened at `at`, unless a later change of the pair is
-    already known. A new follow merges the followee's latest posts into the follower's home feed;
-    an unfollow takes them out."""
+    """Applies a follow or unfollow that happened at `at`. A new follow merges the followee's
+    latest posts into the follower's home feed; an unfollow takes them out."""
     current = session.get(Follow, (follower, followee), with_for_update=True)
-    if current is not None and current.changed_at > at:
-        log.info("follow_change_dropped", follower_id=follower, followee_id=followee, active=active)
-        return
     was_active = current is not None and current.active
     if current is None:
         # A concurrent handler may insert the pair first: the primary key makes one of them fail

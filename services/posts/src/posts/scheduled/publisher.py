@@ -8,18 +8,20 @@ SQLite, where writers queue for one lock, the second finds nothing to delete). A
 commit leaves the row in place, and the next run (or another replica) publishes it; after the
 commit the row is gone. The status and its `post.published` event commit with the claim.
 
-The same loop purges idempotency keys past their hour."""
+Both run in the event lane (`publish_scheduled` and `purge_idempotency_keys`, lane tasks): on the
+lane's own connections and threads, in the API process or the worker."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
-import anyio
 import structlog
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from microblog_common.db import Database
+from microblog_common.lane import EventLane, periodic
 from posts.models import ScheduledStatus
 from posts.runtime import Runtime
 from posts.statuses import repository as statuses_repository
@@ -27,41 +29,41 @@ from posts.statuses.service import Draft, publish
 
 log = structlog.get_logger(__name__)
 
-PURGE_EVERY = timedelta(minutes=10)
+
+async def publish_scheduled(lane: EventLane) -> None:
+    """Lane task: publishes what is overdue at once (after a restart), then looks every
+    `SCHEDULED_POLL_INTERVAL_SECONDS`."""
+    runtime: Runtime = lane.runtime
+    publisher = ScheduledPublisher(lane.db, runtime)
+    while True:
+        try:
+            await lane.run_sync(publisher.publish_due)
+        except Exception as exc:
+            log.warning("scheduled_publisher_error", error=str(exc), error_type=type(exc).__name__)
+        if not await lane.sleep(runtime.settings.scheduled_poll_interval_seconds):
+            publisher.stop()
+            return
+
+
+def _purge_idempotency_keys(lane: EventLane, session: Session) -> int:
+    ttl = timedelta(seconds=lane.runtime.settings.idempotency_seconds)
+    return statuses_repository.purge_idempotency_keys(session, datetime.now(UTC) - ttl)
+
+
+purge_idempotency_keys = periodic(
+    "purge_idempotency_keys", lambda s: s.retention_interval_seconds, _purge_idempotency_keys
+)
 
 
 class ScheduledPublisher:
     def __init__(self, db: Database, runtime: Runtime):
         self.db = db
         self.runtime = runtime
-        self.poll_interval = runtime.settings.scheduled_poll_interval_seconds
         self.batch_size = runtime.settings.scheduled_batch_size
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._last_purge = datetime.min.replace(tzinfo=UTC)
+        self._stopping = threading.Event()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="scheduled-publisher")
-
-    async def stop(self) -> None:
+    def stop(self) -> None:
         self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await anyio.to_thread.run_sync(self.publish_due)
-                await anyio.to_thread.run_sync(self._maybe_purge)
-            except Exception as exc:
-                log.warning("scheduled_publisher_error", error=str(exc), error_type=type(exc).__name__)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
 
     def publish_due(self) -> int:
         """Publishes every due status (a batch at a time); returns how many this call published."""
@@ -121,12 +123,3 @@ class ScheduledPublisher:
                 error_type=type(exc).__name__,
             )  # fmt: skip
             return 0
-
-    def _maybe_purge(self) -> None:
-        now = datetime.now(UTC)
-        if now - self._last_purge < PURGE_EVERY:
-            return
-        self._last_purge = now
-        ttl = timedelta(seconds=self.runtime.settings.idempotency_seconds)
-        with self.db.unit_of_work() as session:
-            statuses_repository.purge_idempotency_keys(session, now - ttl)

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound
 from microblog_common.ids import new_id, parse_id
+from microblog_common.mastodon.statuses import iso
 from microblog_common.pagination import Page
 from posts.models import ScheduledStatus
 from posts.runtime import Runtime
 from posts.statuses.queries import in_page_order, paged
-from posts.statuses.rendering import iso
 from posts.statuses.service import Draft, invalid
 
 TOO_SOON = "Scheduled at The scheduled date must be in the future"

@@ -1,30 +1,15 @@
 """Status, StatusEdit and Account JSON as Mastodon 4.3 serves them, from the rows of
-`queries.renderable` (no query of its own). Lists Mastodon has and this service doesn't fill
-(media, emojis) are empty lists; objects it doesn't support (reblog, card, poll, quote) are null,
-and the counts of what it doesn't support (reblogs, quotes) are 0.
-
-The viewer's flags (`favourited`, `reblogged`, `muted`, `bookmarked`, `filtered`, and `pinned` on
-their own pinnable posts) appear only when a user is signed in, as on Mastodon."""
+`queries.renderable` (no query of its own), through the shared Status entity
+(`microblog_common.mastodon.statuses`) that the search and notify services render too."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from microblog_common.mastodon.accounts import AccountEntity, ProfileField, public_created_at
+from microblog_common.mastodon.statuses import StatusCounts, iso, status_entity
 from microblog_common.urls import PublicUrls
 from posts.statuses.queries import accounts, as_account
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Mastodon's datetime format: UTC with milliseconds."""
-    if moment is None:
-        return None
-    # An f-string: what strftime("%Y-%m-%dT%H:%M:%S.") wrote, in half the time (two per status).
-    return (
-        f"{moment.year}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def account_values(account: Any) -> dict[str, Any]:
@@ -77,48 +62,28 @@ def status_json(
         if rendered_accounts is not None:
             rendered_accounts[row.author_id] = author
     username = author["username"]
-    body: dict[str, Any] = {
-        "id": str(row.id),
-        "created_at": iso(row.created_at),
-        "in_reply_to_id": str(row.in_reply_to_id) if row.in_reply_to_id is not None else None,
-        "in_reply_to_account_id": (
-            str(row.in_reply_to_account_id) if row.in_reply_to_account_id is not None else None
-        ),
-        "sensitive": row.sensitive,
-        "spoiler_text": row.spoiler_text,
-        "visibility": row.visibility,
-        "language": row.language,
-        "uri": urls.status_uri(username, row.id),
-        "url": urls.status(username, row.id),
-        "replies_count": row.replies_count,
-        "reblogs_count": row.reblogs_count,
-        "favourites_count": row.favourites_count,
-        "quotes_count": 0,
-        "edited_at": iso(row.edited_at),
-    }
-    if viewer_id is not None:
-        body |= {"favourited": bool(row.favourited), "reblogged": False, "muted": False, "bookmarked": False}
-        if row.account_id == viewer_id and row.visibility != "direct":
-            body["pinned"] = False
-    body |= {
-        "content": row.content,
-        "text": row.text if with_source else None,
-        "reblog": None,
-        "application": None,
-        "account": author,
-        "media_attachments": [],
-        "mentions": row.mentions,
-        "tags": [{"name": name, "url": urls.tag(name)} for name in row.tags],
-        "emojis": [],
-        "card": None,
-        "poll": None,
-        "quote": None,
-        # Mastodon 4.5's quote policy, as for a post nobody may quote (quotes are not supported).
-        "quote_approval": {"automatic": [], "manual": [], "current_user": "denied"},
-    }
-    if viewer_id is not None:
-        body["filtered"] = []
-    return body
+    return status_entity(
+        status_id=row.id,
+        created_at=row.created_at,
+        in_reply_to_id=row.in_reply_to_id,
+        in_reply_to_account_id=row.in_reply_to_account_id,
+        sensitive=row.sensitive,
+        spoiler_text=row.spoiler_text,
+        visibility=row.visibility,
+        language=row.language,
+        uri=urls.status_uri(username, row.id),
+        url=urls.status(username, row.id),
+        edited_at=row.edited_at,
+        content=row.content,
+        account=author,
+        mentions=row.mentions,
+        tags=row.tags,
+        urls=urls,
+        counts=StatusCounts(row.replies_count, row.reblogs_count, row.favourites_count),
+        viewer_id=viewer_id,
+        favourited=bool(row.favourited) if viewer_id is not None else False,
+        text=row.text if with_source else None,
+    )
 
 
 def edit_json(edit: Any, account: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel
 
 from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.db import SessionDep
@@ -155,6 +156,22 @@ def uploaded_picture(key: str, runtime: RuntimeDep) -> Response:
     return FileResponse(
         path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")], headers={"Cache-Control": CACHE_CONTROL}
     )
+
+
+class InstanceStats(BaseModel):
+    user_count: int
+    status_count: int
+    # Accounts that posted in the last 30 days (Mastodon counts sign-ins; this service knows posts).
+    active_month: int
+
+
+@router.get("/internal/stats", response_model=InstanceStats, include_in_schema=False)
+def instance_stats(request: Request, session: SessionDep) -> InstanceStats:
+    """For the gateway's instance entities."""
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the gateway only")
+    users, statuses, active = service.instance_stats(session)
+    return InstanceStats(user_count=users, status_count=statuses, active_month=active)
 
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}

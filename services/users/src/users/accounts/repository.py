@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from users.models import Account, User
+from users.models import Account, AccountStatus, User
 
 
 def get(session: Session, account_id: int) -> Account | None:
@@ -63,3 +66,49 @@ def add(session: Session, account: Account, user: User) -> None:
     session.flush()  # the account row first: users.account_id references it
     session.add(user)
     session.flush()
+
+
+def count_status(session: Session, status_id: int, account_id: int, created_at: datetime) -> None:
+    """A status that counts towards the account's `statuses_count`: counted once, however often
+    its `post.published` arrives."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = session.execute(
+        insert(AccountStatus)
+        .values(status_id=status_id, account_id=account_id, created_at=created_at)
+        .on_conflict_do_nothing(index_elements=[AccountStatus.status_id])
+    ).rowcount
+    if added:
+        latest = case(
+            (Account.last_status_at.is_(None), created_at),
+            (Account.last_status_at < created_at, created_at),
+            else_=Account.last_status_at,
+        )
+        session.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(statuses_count=Account.statuses_count + 1, last_status_at=latest)
+        )
+
+
+def uncount_status(session: Session, status_id: int) -> None:
+    """Takes back what `count_status` added for this status, if it added anything."""
+    gone = session.execute(
+        delete(AccountStatus).where(AccountStatus.status_id == status_id).returning(AccountStatus.account_id)
+    ).scalar_one_or_none()
+    if gone is not None:
+        session.execute(
+            update(Account).where(Account.id == gone).values(statuses_count=Account.statuses_count - 1)
+        )
+
+
+def instance_stats(session: Session, active_since: datetime) -> tuple[int, int, int]:
+    """Accounts, the statuses they count (Mastodon's `status_count`: the sum of
+    `statuses_count`), and accounts that posted since `active_since`."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Account.statuses_count), 0),
+            func.count().filter(Account.last_status_at >= active_since),
+        ).select_from(Account)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -154,6 +154,7 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
         events.USER_REGISTERED,
         events.UserRegistered(**events.account_snapshot(account, urls), email=new.email, locale=new.locale),
         subject=account.id,
+        version=account.version,
     )
     log.info("account_registered", account_id=account.id)
     return account
@@ -282,5 +283,11 @@ def _apply(session: Session, runtime: Runtime, account: Account, changes: dict[s
         events.USER_UPDATED,
         events.AccountSnapshot(**events.account_snapshot(account, runtime.urls)),
         subject=account.id,
+        version=account.version,
     )
     return account
+
+
+def instance_stats(session: Session) -> tuple[int, int, int]:
+    """Accounts, their counted statuses, and accounts active (posting) in the last 30 days."""
+    return repository.instance_stats(session, datetime.now(UTC) - timedelta(days=30))

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from microblog_common.pagination import Page
-from users.models import Account, Follow
+from users.models import Account, Follow, FollowVersion
 
 
 def get(session: Session, account_id: int, target_account_id: int) -> Follow | None:
@@ -45,6 +45,18 @@ def delete_pair(session: Session, account_id: int, target_account_id: int) -> bo
         Follow.account_id == account_id, Follow.target_account_id == target_account_id
     )
     return session.execute(stmt).rowcount == 1
+
+
+def next_pair_version(session: Session, account_id: int, target_account_id: int) -> int:
+    """The next version of the pair's follow aggregate (1 for a pair never seen), taken under the
+    row's lock so concurrent changes of one pair get distinct, increasing versions."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(FollowVersion).values(account_id=account_id, target_account_id=target_account_id, version=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[FollowVersion.account_id, FollowVersion.target_account_id],
+        set_={"version": FollowVersion.version + 1},
+    ).returning(FollowVersion.version)
+    return int(session.execute(stmt).scalar_one())
 
 
 def change_counts(session: Session, follower_id: int, followee_id: int, delta: int) -> None:

@@ -60,6 +60,7 @@ def relationships(session: Session, me: int, others: Sequence[int]) -> list[Rela
 
 
 def _publish_followed(session: Session, follow: Follow, at: datetime) -> None:
+    pair = (follow.account_id, follow.target_account_id)
     events.publish(
         session,
         events.USER_FOLLOWED,
@@ -71,7 +72,8 @@ def _publish_followed(session: Session, follow: Follow, at: datetime) -> None:
             reblogs=follow.show_reblogs,
             languages=follow.languages,
         ),
-        subject=follow.account_id,
+        subject=events.follow_subject(*pair),
+        version=repository.next_pair_version(session, *pair),
     )
 
 
@@ -126,7 +128,8 @@ def unfollow(session: Session, me: int, account_id: str) -> RelationshipEntity:
             session,
             events.USER_UNFOLLOWED,
             events.UserUnfollowed(follower_id=str(me), followee_id=str(target.id), at=datetime.now(UTC)),
-            subject=me,
+            subject=events.follow_subject(me, target.id),
+            version=repository.next_pair_version(session, me, target.id),
         )
         session.expire_all()
     return relationship(session, me, target.id)
