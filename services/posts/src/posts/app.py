@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from microblog_common.events import EventBus
+from microblog_common.lane import EventLane
 from microblog_common.service import ServiceSpec, create_service_app
 from posts.events import handlers
 from posts.favourites.endpoints import router as favourites_router
@@ -26,6 +27,13 @@ async def _close_users_client(app: FastAPI) -> None:
     app.state.runtime.accounts.close()
 
 
+async def _warm_up_detector_for_the_lane(lane: EventLane) -> None:
+    """The lane publishes scheduled statuses, which detect their language: in a worker process
+    the detector is built at start, not by the first due status."""
+    runtime: Runtime = lane.runtime
+    runtime.languages.warm_up()
+
+
 SPEC = ServiceSpec(
     name="posts",
     metadata=Base.metadata,
@@ -34,7 +42,7 @@ SPEC = ServiceSpec(
     routers=(statuses_router, favourites_router, timelines_router, scheduled_router),
     handlers=handlers,
     build_runtime=Runtime.build,
-    lane_tasks=(publish_scheduled, purge_idempotency_keys),
+    lane_tasks=(_warm_up_detector_for_the_lane, publish_scheduled, purge_idempotency_keys),
     on_startup=(_warm_up_language_detector,),
     on_shutdown=(_close_users_client,),
 )
