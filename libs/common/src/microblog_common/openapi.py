@@ -107,7 +107,7 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     )
     for path, route in api_routes(routes):
         path_item = schema.get("paths", {}).get(path, {})
-        for method in route.methods:
+        for method in route.methods or ():
             operation = path_item.get(method.lower())
             if operation is None:
                 continue
