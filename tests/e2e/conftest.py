@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
 from devstack.stack import SERVICES, LocalStack
+from devstack.translation_providers import MicrosoftTranslator
 
 # Many accounts are registered from 127.0.0.1 in these scenarios, and the fuzzer and the
 # posting-defaults check send thousands of requests with one token; the limits themselves are
@@ -26,6 +28,20 @@ E2E_GATEWAY_ENV = {
 }
 # Scheduled posts may be due seconds ahead (Mastodon: 5 minutes), so a scenario can see one published.
 E2E_POSTS_ENV = {"SCHEDULED_MIN_LEAD_SECONDS": "2"}
+# Translation goes to a local stand-in of Microsoft Translator (a regional resource), with a short
+# deadline so a scenario with a failing provider ends quickly.
+TRANSLATOR_KEY = "e2e-translator-key"
+TRANSLATOR_REGION = "westeurope"
+
+
+def translate_env(translator_url: str) -> dict[str, str]:
+    return {
+        "MICROSOFT_TRANSLATOR_KEY": TRANSLATOR_KEY,
+        "MICROSOFT_TRANSLATOR_REGION": TRANSLATOR_REGION,
+        "MICROSOFT_TRANSLATOR_ENDPOINT": translator_url,
+        "TRANSLATION_TIMEOUT_SECONDS": "2",
+        "TRANSLATION_RETRY_INITIAL_SECONDS": "0.05",
+    }
 
 
 @dataclass
@@ -54,10 +70,21 @@ MODES = ["embedded", "local"]
 WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
 
 
+@pytest.fixture(scope="session")
+def translator() -> Iterator[tuple[MicrosoftTranslator, str]]:
+    """The Microsoft Translator stand-in every microblog of the session translates with (a real
+    HTTP server in this process; it counts the calls it gets)."""
+    stand_in = MicrosoftTranslator(key=TRANSLATOR_KEY, region=TRANSLATOR_REGION)
+    with stand_in.serving() as url:
+        yield stand_in, url
+
+
 @pytest.fixture(scope="module", params=MODES)
-def microblog(request, tmp_path_factory):
+def microblog(request, tmp_path_factory, translator):
+    translate = translate_env(translator[1])
     if request.param == "embedded":
-        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV}
+        # One process: every service reads the same environment (each takes its own settings).
+        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **translate}
         with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=env) as run:
             yield Microblog("embedded", run.gateway_url, run.database_urls)
     else:
@@ -66,7 +93,7 @@ def microblog(request, tmp_path_factory):
         with LocalStack(
             postgres=postgres,
             rabbitmq=rabbitmq,
-            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
+            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV, "translate": translate},
             workers=SERVICES if request.param == "workers" else (),
         ) as stack:
             yield Microblog(request.param, stack.gateway_url, stack.database_urls)

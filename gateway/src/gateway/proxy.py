@@ -270,8 +270,16 @@ class Proxy:
                 # Never an HTML (or plain text) error on /api: keep the status, say it in JSON.
                 await send_error(scope, send, response.status, response.reason or "Request failed", [])
                 return
-        headers = client_response_headers(response.raw_headers, upstream.base_url, public_origin)
-        start = {"type": "http.response.start", "status": response.status, "headers": headers}
+        start = {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": client_response_headers(
+                response.raw_headers,
+                upstream.base_url,
+                public_origin,
+                keep_rate_limits=response.status == 429,
+            ),
+        }
         content = response.content
         length = response.content_length
         if content.is_eof() or (length is not None and length <= WHOLE_BODY_BYTES):
