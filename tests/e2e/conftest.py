@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -49,6 +49,8 @@ class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
+    # The last lines a process logged (local modes; None in the embedded mode's one process).
+    log_tail: Callable[[str], str] | None = None
 
     def latest_event(self, service: str, event_type: str) -> dict:
         """The newest event of `event_type` in a service's outbox: how a test reads what only an
@@ -96,7 +98,7 @@ def microblog(request, tmp_path_factory, translator):
             extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV, "translate": translate},
             workers=SERVICES if request.param == "workers" else (),
         ) as stack:
-            yield Microblog(request.param, stack.gateway_url, stack.database_urls)
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls, stack.log_tail)
 
 
 class FormReader(HTMLParser):
