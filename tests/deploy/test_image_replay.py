@@ -38,6 +38,13 @@ NOT_REPLAYED_STEPS = ("groupadd ",)
 START_TIMEOUT = 30.0
 # As in production: a real secret and ENVIRONMENT=production, so the settings' checks apply.
 PRODUCTION = {"ENVIRONMENT": "production", "INTERNAL_SECRET": secrets.token_urlsafe(36)}
+# What a service refuses to start without in production (notify: somewhere to send email; nothing
+# is sent while the probe runs).
+SERVICE_ENV = {
+    "notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"},
+    # A service another one calls (nothing is called to answer the health check).
+    "posts": {"USERS_URL": "http://127.0.0.1:9"},
+}
 
 
 def _uv() -> list[str] | None:
@@ -172,10 +179,6 @@ def _build(stages: list, repo: Path, tmp_path: Path, uv: list[str]) -> Replay:
     return replay
 
 
-# Services another one calls (required settings; nothing is called to answer the health check).
-REQUIRED_ADDRESSES = {"posts": {"USERS_URL": "http://127.0.0.1:9"}}
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -250,12 +253,7 @@ def test_service_image_migrates_serves_and_passes_its_healthcheck(
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
 
     # The in-process event bus: the broker is not what this test is about.
-    app_env = {
-        **PRODUCTION,
-        "DATABASE_URL": pg_url,
-        "EVENT_BUS": "memory",
-        **REQUIRED_ADDRESSES.get(service, {}),
-    }
+    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory", **SERVICE_ENV.get(service, {})}
     _serve_and_probe(replay, stages, "/health/ready", app_env)
 
 

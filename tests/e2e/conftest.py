@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
+from devstack.mail import MailFolder, SmtpSink
 from devstack.stack import SERVICES, LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 
@@ -44,13 +45,24 @@ def translate_env(translator_url: str) -> dict[str, str]:
     }
 
 
+# Activity emails: a short digest window, so a scenario sees a second email; heartbeats every second.
+E2E_NOTIFY_ENV = {
+    "EMAIL_DIGEST_WINDOW_SECONDS": "2",
+    "EMAIL_POLL_INTERVAL_SECONDS": "0.2",
+    "STREAM_HEARTBEAT_SECONDS": "1",
+    "STREAM_PRESENCE_REFRESH_SECONDS": "1",
+    "MAIL_FROM": "Microblog <notifications@microblog.test>",
+}
+
+
 @dataclass
 class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
-    # The last lines a process logged (local modes; None in the embedded mode's one process).
-    log_tail: Callable[[str], str] | None = None
+    # Where the notify service's email arrives: files (embedded) or an SMTP server (local).
+    mailbox: MailFolder | SmtpSink
+    stack: LocalStack | None = None
 
     def latest_event(self, service: str, event_type: str) -> dict:
         """The newest event of `event_type` in a service's outbox: how a test reads what only an
@@ -86,19 +98,28 @@ def microblog(request, tmp_path_factory, translator):
     translate = translate_env(translator[1])
     if request.param == "embedded":
         # One process: every service reads the same environment (each takes its own settings).
-        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **translate}
-        with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=env) as run:
-            yield Microblog("embedded", run.gateway_url, run.database_urls)
+        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **translate, **E2E_NOTIFY_ENV}
+        data = tmp_path_factory.mktemp("embedded") / "data"
+        with EmbeddedProcess(data, env=env) as run:
+            yield Microblog("embedded", run.gateway_url, run.database_urls, MailFolder(data / "mail"))
     else:
         postgres = request.getfixturevalue("postgres_server")
         rabbitmq = request.getfixturevalue("rabbitmq_server")
-        with LocalStack(
-            postgres=postgres,
-            rabbitmq=rabbitmq,
-            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV, "translate": translate},
-            workers=SERVICES if request.param == "workers" else (),
-        ) as stack:
-            yield Microblog(request.param, stack.gateway_url, stack.database_urls, stack.log_tail)
+        with (
+            SmtpSink() as sink,
+            LocalStack(
+                postgres=postgres,
+                rabbitmq=rabbitmq,
+                extra_env={
+                    "gateway": E2E_GATEWAY_ENV,
+                    "posts": E2E_POSTS_ENV,
+                    "translate": translate,
+                    "notify": {**E2E_NOTIFY_ENV, "SMTP_URL": f"{sink.url}?starttls=false"},
+                },
+                workers=SERVICES if request.param == "workers" else (),
+            ) as stack,
+        ):
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls, sink, stack)
 
 
 class FormReader(HTMLParser):

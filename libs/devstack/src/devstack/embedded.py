@@ -38,6 +38,17 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+def _extra_settings(name: str, data_dir: Path) -> dict[str, object]:
+    """Per-service settings of the embedded mode: notify writes its email as files under the data
+    dir (one `.eml` per message, and a log line with its links); users keeps uploaded avatars and
+    headers there."""
+    if name == "notify":
+        return {"email_backend": "file", "mail_dir": data_dir / "mail"}
+    if name == "users":
+        return {"media_root": data_dir / "media"}
+    return {}
+
+
 # Services that call another one directly, over its unix socket (posts asks users for an author's
 # current posting defaults).
 CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
@@ -47,6 +58,7 @@ def _service_app(
     name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, sockets: dict[str, Path]
 ):
     settings = importlib.import_module(f"{name}.settings").Settings(
+        **_extra_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,
@@ -55,8 +67,6 @@ def _service_app(
         log_json=False,
         public_url=public_url,
         **{f"{callee}_url": f"unix:{sockets[callee]}" for callee in CALLS.get(name, ())},
-        # Uploaded avatars and headers live in the data folder too.
-        **({"media_root": data_dir / "media"} if name == "users" else {}),
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
