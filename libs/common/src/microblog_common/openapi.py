@@ -38,7 +38,6 @@ def image_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": "The image", "content": {kind: binary for kind in media_types}}}
 
 
-HTML_ERROR_STATUSES = ("400", "401", "403")
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 # What any operation may answer besides its success: the API's error format.
 ERROR_STATUSES = {
@@ -128,18 +127,15 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
             html = isinstance(route.response_class, type) and issubclass(route.response_class, HTMLResponse)
             for status, description in ERROR_STATUSES.items():
                 existing = responses.get(status)
-                if html and status in HTML_ERROR_STATUSES:
-                    # A page's own errors are pages too (a form's 422 is still the API's JSON).
-                    responses[status] = {
-                        "description": description,
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                    continue
                 if status == "422" or existing is None or "content" not in existing:
                     ref = validation_ref if status == "422" else error_ref
                     if oauth_errors and status in ("400", "401", "403"):
                         ref = oauth_ref
                     responses[status] = _error_response(ref, (existing or {}).get("description", description))
+                if html:
+                    # A page's own errors are pages too; what the shared plumbing refuses (a form's
+                    # 422, a body over its limit) is still the API's JSON.
+                    responses[status]["content"]["text/html"] = {"schema": {"type": "string"}}
     for fastapi_own in ("HTTPValidationError", "ValidationError"):
         components.pop(fastapi_own, None)
     schema.setdefault("components", {})["securitySchemes"] = security_schemes()
