@@ -42,6 +42,8 @@ PRODUCTION = {"ENVIRONMENT": "production", "INTERNAL_SECRET": secrets.token_urls
 # is sent while the probe runs).
 SERVICE_ENV = {
     "notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"},
+    # A service another one calls (nothing is called to answer the health check).
+    "posts": {"USERS_URL": "http://127.0.0.1:9"},
     "web": {"GATEWAY_URL": "http://127.0.0.1:9"},
 }
 

@@ -25,11 +25,16 @@ import httpx
 
 from devstack.servers import PostgresServer, RabbitMQServer, free_port
 
+# In start order: a service another one calls (CALLS) comes before its caller.
 SERVICES = ("users", "posts", "search", "translate", "notify", "web")
 # The services that take part in events (an event lane that can run as a worker of its own). The
 # web UI publishes and consumes none: it runs on the in-process bus, without the broker.
 EVENT_SERVICES = ("users", "posts", "search", "translate", "notify")
 GATEWAY = "gateway"
+# Who calls whom synchronously (posts asks users for an author's current posting defaults).
+CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
+
+
 WORKER_SUFFIX = "-worker"
 
 
@@ -313,6 +318,8 @@ class LocalStack:
                 "EVENT_BUS": "rabbitmq",
                 "RABBITMQ_URL": self.rabbitmq_url,
             }
+            # Services that call another one directly (started before them, see SERVICES).
+            env |= {f"{callee.upper()}_URL": self._processes[callee].url for callee in CALLS.get(service, ())}
             if service in self.workers:
                 env |= {"EVENT_WORKERS_IN_PROCESS": "false", "WORKER_HOST": HOST, "WORKER_PORT": str(port)}
         env |= self._extra_env.get(service, {})

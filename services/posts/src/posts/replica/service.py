@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import BigInteger, and_, delete, exists, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from microblog_common.contracts.users import AccountSnapshot
 from posts.models import (
     Account,
     Favourite,
@@ -32,10 +33,23 @@ log = structlog.get_logger(__name__)
 
 # What a snapshot carries (the profile, the posting defaults); the counts are this service's own.
 SNAPSHOT_FIELDS = (
-    "username", "acct", "display_name", "note", "url", "avatar", "avatar_static", "header", "locked",
-    "bot", "discoverable", "indexable", "hide_collections", "fields", "created_at", "version",
-    "default_privacy", "default_sensitive",
+    "username", "acct", "display_name", "note", "url", "avatar", "avatar_static", "header",
+    "header_static", "locked", "bot", "discoverable", "indexable", "hide_collections", "fields",
+    "created_at", "version", "default_privacy", "default_sensitive", "default_language",
 )  # fmt: skip
+
+
+# The posting defaults a post may take from its author; any other `default_privacy` counts as public.
+POSTING_PRIVACIES = ("public", "unlisted", "private")
+
+
+def apply_snapshot(session: Session, snapshot: AccountSnapshot) -> bool:
+    """An account snapshot, from a `user.*` event or fetched from the users service: stored unless
+    the replica holds this version or a newer one (so whichever arrives second changes nothing)."""
+    values = snapshot.model_dump(include=set(SNAPSHOT_FIELDS))
+    if values["default_privacy"] not in POSTING_PRIVACIES:
+        values["default_privacy"] = "public"
+    return upsert_account(session, int(snapshot.id), values)
 
 
 def _active_follows(condition: Any) -> Any:
