@@ -117,11 +117,11 @@ def relies_on_privacy_defaults(form: StatusForm) -> bool:
 
 
 def author_account(session: Session, runtime: Runtime, account_id: int, form: StatusForm) -> Account:
-    """The author, as of now. A post that takes any of the author's defaults asks the users service
-    for the current snapshot first (before this request holds a database connection), and applies
-    it to the replica through the same versioned upsert as `user.updated` (the event, arriving
-    later, then changes nothing): a privacy the author has just set is never ignored. So does a
-    post whose author the replica doesn't know yet (posting the moment after signing up)."""
+    """The author, as of now. A post that takes the author's default visibility or sensitivity
+    asks the users service for the current snapshot first (before this request holds a database
+    connection), and applies it to the replica under the events' version rule (the event,
+    arriving later, then changes nothing): a privacy the author has just set is never ignored. So
+    does a post whose author the replica doesn't know yet (posting the moment after signing up)."""
     fetched: AccountSnapshot | None = None
     if relies_on_privacy_defaults(form):
         try:
