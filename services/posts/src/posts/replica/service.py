@@ -16,6 +16,8 @@ from sqlalchemy import BigInteger, and_, delete, exists, func, literal, or_, sel
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.events.versions import claim_version
+from microblog_common.sql import dialect_insert
 from posts.models import (
     Account,
     Favourite,
@@ -26,8 +28,8 @@ from posts.models import (
     Status,
     StatusEdit,
     StatusTag,
+    messaging,
 )
-from posts.sql import dialect_insert
 
 log = structlog.get_logger(__name__)
 
@@ -43,13 +45,22 @@ SNAPSHOT_FIELDS = (
 POSTING_PRIVACIES = ("public", "unlisted", "private")
 
 
-def apply_snapshot(session: Session, snapshot: AccountSnapshot) -> bool:
-    """An account snapshot, from a `user.*` event or fetched from the users service: stored unless
-    the replica holds this version or a newer one (so whichever arrives second changes nothing)."""
+def apply_snapshot(session: Session, snapshot: AccountSnapshot) -> None:
+    """An account snapshot from a `user.*` event (the consumer has claimed its version)."""
     values = snapshot.model_dump(include=set(SNAPSHOT_FIELDS))
     if values["default_privacy"] not in POSTING_PRIVACIES:
         values["default_privacy"] = "public"
-    return upsert_account(session, int(snapshot.id), values)
+    upsert_account(session, int(snapshot.id), values)
+
+
+def apply_fetched_snapshot(session: Session, snapshot: AccountSnapshot) -> bool:
+    """An account snapshot read from the users service in a request: claimed under the same rule
+    as the events' (so whichever of the two arrives second, if not newer, changes nothing, and an
+    older event arriving later can't undo it), then stored. Returns whether it was newer."""
+    if not claim_version(session, messaging.applied_versions, "account", snapshot.id, snapshot.version):
+        return False
+    apply_snapshot(session, snapshot)
+    return True
 
 
 def _active_follows(condition: Any) -> Any:

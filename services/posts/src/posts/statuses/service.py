@@ -109,33 +109,33 @@ def _application_id(value: Any) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
-def relies_on_defaults(form: StatusForm) -> bool:
-    """Whether the post takes any of its author's posting defaults."""
-    return form.visibility is None or form.sensitive is None or form.language is None
+def relies_on_privacy_defaults(form: StatusForm) -> bool:
+    """Whether the post takes its author's default visibility or sensitivity: what must never be
+    read from a lagging replica. (The default language is read from the replica: a post in a
+    language set a second ago may still be tagged with the previous default, and nothing leaks.)"""
+    return form.visibility is None or form.sensitive is None
 
 
 def author_account(session: Session, runtime: Runtime, account_id: int, form: StatusForm) -> Account:
-    """The author, as of now. A post that takes any of the author's defaults asks the users service
-    for the current snapshot first (before this request holds a database connection), and applies
-    it to the replica through the same versioned upsert as `user.updated` (the event, arriving
-    later, then changes nothing): a privacy the author has just set is never ignored. So does a
-    post whose author the replica doesn't know yet (posting the moment after signing up)."""
+    """The author, as of now. A post that takes the author's default visibility or sensitivity
+    asks the users service for the current snapshot first (before this request holds a database
+    connection), and applies it to the replica under the events' version rule (the event,
+    arriving later, then changes nothing): a privacy the author has just set is never ignored. So
+    does a post whose author the replica doesn't know yet (posting the moment after signing up)."""
     fetched: AccountSnapshot | None = None
-    if relies_on_defaults(form):
+    if relies_on_privacy_defaults(form):
         try:
             fetched = _current_snapshot(runtime, account_id)
         except ServiceUnavailable:
-            if form.visibility is None or form.sensitive is None:
-                raise ServiceUnavailable(
-                    "The users service is unavailable, so your default post privacy and sensitivity "
-                    "can't be checked; try again in a moment, or give visibility and sensitive"
-                ) from None
-            # Only the language was left to the default: the replica's, or detection, will do.
+            raise ServiceUnavailable(
+                "The users service is unavailable, so your default post privacy and sensitivity "
+                "can't be checked; try again in a moment, or give visibility and sensitive"
+            ) from None
     account = repository.account(session, account_id)
     if fetched is None and account is None:
         fetched = _current_snapshot(runtime, account_id)
     if fetched is not None:
-        replica.apply_snapshot(session, fetched)
+        replica.apply_fetched_snapshot(session, fetched)
         account = repository.account(session, account_id, fresh=True)
     if account is None:
         raise ServiceUnavailable("Your account is not known to the posts service yet; try again in a moment")
