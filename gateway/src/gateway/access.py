@@ -50,8 +50,9 @@ async def send_error(
 
 def request_target(scope: Scope) -> str:
     """The path and query as `signing_target` gives them for what the caller sent."""
-    query = scope.get("query_string", b"").decode("latin-1")
-    return scope["path"] + ("?" + query if query else "")
+    query: str = scope.get("query_string", b"").decode("latin-1")
+    path: str = scope["path"]
+    return path + ("?" + query if query else "")
 
 
 class AccessMiddleware:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import affected_rows
 from web.models import AccountPreference, OAuthClient, WebSession
 
 
@@ -43,8 +44,7 @@ def delete_session(session: Session, session_id: str) -> None:
 
 
 def delete_expired_sessions(session: Session, now: datetime) -> int:
-    result = cast(CursorResult[Any], session.execute(delete(WebSession).where(WebSession.expires_at <= now)))
-    return int(result.rowcount)
+    return affected_rows(session.execute(delete(WebSession).where(WebSession.expires_at <= now)))
 
 
 def get_client(session: Session, redirect_uri: str) -> OAuthClient | None:
