@@ -82,7 +82,14 @@ class Search:
         return self.raw.app
 
     # -- what the users and posts services would publish ------------------------------------
-    def deliver(self, event_type: str, data: dict[str, Any], subject: int | str, version: int = 1, producer: str = "posts") -> None:
+    def deliver(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        subject: int | str,
+        version: int = 1,
+        producer: str = "posts",
+    ) -> None:
         event = Event(type=event_type, producer=producer, subject=str(subject), version=version, data=data)
         self.raw.portal.call(self.app.state.bus.publish, [event])
 
@@ -166,7 +173,12 @@ class Search:
 
     def favourite(self, user: User, post: Post, *, undo: bool = False) -> None:
         at = datetime.now(UTC).isoformat()
-        base = {"status_id": str(post.id), "status_account_id": str(post.author.id), "account_id": str(user.id), "at": at}
+        base = {
+            "status_id": str(post.id),
+            "status_account_id": str(post.author.id),
+            "account_id": str(user.id),
+            "at": at,
+        }
         if undo:
             self.deliver("post.unfavourited", base, post.id)
         else:
@@ -179,7 +191,10 @@ class Search:
 
     def generations(self) -> list[tuple[str, str]]:
         with self.app.state.db.unit_of_work() as session:
-            return [(g.name, g.state) for g in session.scalars(select(IndexGeneration).order_by(IndexGeneration.id))]
+            return [
+                (g.name, g.state)
+                for g in session.scalars(select(IndexGeneration).order_by(IndexGeneration.id))
+            ]
 
     def indexed(self, timeout: float = 10.0) -> None:
         """Waits until the indexer has written everything queued, into a current generation."""

@@ -147,12 +147,14 @@ def resolve_url(session: Session, runtime: Runtime, q: str, viewer_id: int | Non
 
 
 def _author_ids(
-    session: Session, criteria: Criteria, params: SearchParams, viewer_id: int | None
+    session: Session, runtime: Runtime, criteria: Criteria, params: SearchParams, viewer_id: int | None
 ) -> tuple[list[int] | None, list[int]]:
     """(only these authors (None: anyone; []: no one), never these)."""
 
     def ids_of(names: list[str]) -> list[int]:
-        found = repository.accounts_by_username(session, [n for n in names if n != "me"])
+        # `name`, `@name`, `name@this-host`; a name on another server matches no one here.
+        local = [_local_username(runtime, n) for n in names if n != "me"]
+        found = repository.accounts_by_username(session, [n for n in local if n])
         ids = [a.id for a in found.values()]
         if "me" in names and viewer_id is not None:
             ids.append(viewer_id)
@@ -188,7 +190,7 @@ def search_statuses(
         return []
     if criteria.in_library and viewer_id is None:
         return []
-    authors, not_authors = _author_ids(session, criteria, params, viewer_id)
+    authors, not_authors = _author_ids(session, runtime, criteria, params, viewer_id)
     query = StatusQuery(
         criteria=criteria,
         viewer_id=viewer_id,
