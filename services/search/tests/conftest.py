@@ -99,7 +99,8 @@ class Search:
             "id": str(user.id), "username": user.username, "acct": user.username,
             "display_name": user.display_name, "note": "", "note_text": "",
             "url": f"{PUBLIC_URL}/@{user.username}", "avatar": f"{PUBLIC_URL}/avatars/{user.id}.png",
-            "avatar_static": f"{PUBLIC_URL}/avatars/{user.id}.png", "header": f"{PUBLIC_URL}/avatars/header.png",
+            "avatar_static": f"{PUBLIC_URL}/avatars/{user.id}.png",
+            "header": f"{PUBLIC_URL}/avatars/header.png",
             "locked": False, "bot": False, "discoverable": True, "indexable": True, "hide_collections": False,
             "fields": [], "created_at": now, "updated_at": now, "version": user.version,
         }  # fmt: skip

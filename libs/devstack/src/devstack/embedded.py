@@ -37,8 +37,16 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+def _data_settings(name: str, data_dir: Path) -> dict[str, object]:
+    """What a service keeps in the data folder besides its SQLite file."""
+    if name == "search":
+        return {"search_index_dir": data_dir / "search-index"}
+    return {}
+
+
 def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
+        **_data_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,

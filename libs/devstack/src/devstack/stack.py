@@ -264,6 +264,14 @@ class LocalStack:
                 "EVENT_BUS": "rabbitmq",
                 "RABBITMQ_URL": self.rabbitmq_url,
             }
+        if name == "search":
+            # The embedded index, unless extra_env gives ELASTICSEARCH_URL; the rebuild tool reads
+            # the exports of the two services started before it.
+            env |= {
+                "SEARCH_INDEX_DIR": str(self.base_dir / "search-index"),
+                "USERS_URL": self._processes["users"].url,
+                "POSTS_URL": self._processes["posts"].url,
+            }
         env |= self._extra_env.get(name, {})
         return _Process(name=name, app=app, port=port, env=env, log_path=self.base_dir / f"{name}.log")
 

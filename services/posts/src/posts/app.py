@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
 from posts.events import handlers
+from posts.export.endpoints import router as export_router
 from posts.favourites.endpoints import router as favourites_router
 from posts.models import Base, messaging
 from posts.runtime import Runtime
@@ -27,7 +28,7 @@ SPEC = ServiceSpec(
     metadata=Base.metadata,
     messaging=messaging,
     migrations=Path(__file__).parent / "migrations",
-    routers=(statuses_router, favourites_router, timelines_router, scheduled_router),
+    routers=(statuses_router, favourites_router, timelines_router, scheduled_router, export_router),
     handlers=handlers,
     build_runtime=Runtime.build,
     lane_tasks=(publish_scheduled, purge_idempotency_keys),

@@ -73,6 +73,16 @@ class PostUnfavourited(Contract):
     at: datetime
 
 
+class ExportedFavourite(Contract):
+    """A favourite as the posts service exports it (`/internal/export/favourites`)."""
+
+    id: str
+    status_id: str
+    status_account_id: str
+    account_id: str
+    at: datetime
+
+
 AGGREGATE_OF: dict[str, str] = {
     POST_PUBLISHED: "status",
     POST_UPDATED: "status",
