@@ -225,11 +225,15 @@ class Search:
 
 
 @contextmanager
-def start(db_url: str, index_settings: dict[str, Any], **overrides: Any) -> Iterator[Search]:
+def start(
+    db_url: str, index_settings: dict[str, Any], *, wait: bool = True, **overrides: Any
+) -> Iterator[Search]:
+    """`wait`: until the first index generation is current (an unreachable index never is)."""
     settings = {"public_url": PUBLIC_URL, "index_poll_interval_seconds": 0.2, **index_settings, **overrides}
     with run_service(create_app, Settings, db_url, **settings) as (client, raw, _):
         service = Search(client, raw)
-        service.indexed()
+        if wait:
+            service.indexed()
         yield service
 
 

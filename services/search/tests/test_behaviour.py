@@ -316,3 +316,31 @@ def test_bad_parameters_are_422_and_no_query_is_a_500(search: Search):
     ):
         search.search(alice, q=q)
         search.search(None, q=q)
+
+
+def test_a_rebuild_under_load_loses_no_search_result(tmp_path, index_settings):
+    from search.rebuild import request_generation
+
+    from .conftest import start
+
+    # Small build steps, so the build takes many of them while statuses keep arriving.
+    with start(f"sqlite:///{tmp_path / 'rebuild.db'}", index_settings, rebuild_batch_size=3) as search:
+        alice = search.register("alice")
+        before = [search.post(alice, f"harvest moon {i}") for i in range(12)]
+        search.indexed()
+        (old,) = [name for name, state in search.generations() if state == "current"]
+        generation = request_generation(search.app.state.db)
+        during = []
+        seen_building = False
+        for i in range(12):
+            during.append(search.post(alice, f"harvest moon late {i}"))
+            found = set(search.statuses(alice, q="harvest", limit=40))
+            # Never an empty or half index: what was searchable before still is.
+            assert {p.id for p in before} <= found
+            seen_building |= any(state == "building" for _, state in search.generations())
+        search.indexed(timeout=30)
+        states = dict(search.generations())
+        assert states[generation.name] == "current" and states[old] == "retired"
+        assert seen_building  # the checks above ran while the new generation was being built
+        assert set(search.statuses(alice, q="harvest", limit=40)) == {p.id for p in before + during}
+        assert search.accounts(alice, q="alice") == ["alice"]

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from search.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-MAX_BACKOFF_SECONDS = 30.0
 
 
 @dataclass
@@ -191,7 +190,7 @@ class Indexer:
                     busy = await self.step()
                     backoff = 0.0
                 except IndexUnavailable as exc:
-                    backoff = min(MAX_BACKOFF_SECONDS, max(1.0, backoff * 2))
+                    backoff = min(self.settings.index_retry_max_seconds, max(1.0, backoff * 2))
                     log.warning("index_unavailable", error=str(exc), retry_in=backoff)
                     await self.lane.sleep(backoff)
                     continue

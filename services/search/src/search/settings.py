@@ -40,6 +40,8 @@ class Settings(ServiceSettings):
     # when nothing woke it (a consumed event wakes it at once).
     index_batch_size: int = Field(500, ge=1, le=10_000)
     index_poll_interval_seconds: float = Field(1.0, gt=0)
+    # The longest pause between attempts while the index is unreachable (doubling from 1 s).
+    index_retry_max_seconds: float = Field(30.0, gt=0)
     # Documents read from the replica per step of a rebuild.
     rebuild_batch_size: int = Field(2000, ge=1, le=50_000)
 
