@@ -26,6 +26,8 @@ class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
+    # The local-processes mode's stack, to stop and start one service (None when embedded).
+    stack: LocalStack | None = None
 
     def latest_event(self, service: str, event_type: str) -> dict:
         """The newest event of `event_type` in a service's outbox: how a test reads what only an
@@ -56,7 +58,7 @@ def microblog(request, tmp_path_factory):
             rabbitmq=rabbitmq,
             extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
         ) as stack:
-            yield Microblog("local", stack.gateway_url, stack.database_urls)
+            yield Microblog("local", stack.gateway_url, stack.database_urls, stack)
 
 
 class FormReader(HTMLParser):

@@ -128,6 +128,11 @@ class LocalStack:
         process = self._process(name)
         return process.popen.pid if process.running() and process.popen else None
 
+    def env(self, name: str) -> dict[str, str]:
+        """The environment a process runs with (what a tool of that service needs, e.g. the
+        search service's `python -m search.manage rebuild`)."""
+        return dict(self._process(name).env)
+
     def log_path(self, name: str) -> Path:
         return self._process(name).log_path
 
