@@ -71,6 +71,11 @@ class UpstreamControl:
 
     unready: set[str] = field(default_factory=set)
     gates: dict[str, threading.Event] = field(default_factory=dict)
+    # What the users and translate services tell the gateway about the instance.
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"user_count": 3, "status_count": 12, "active_month": 2}
+    )
+    translation: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "provider": "microsoft"})
 
     def gate(self, name: str) -> threading.Event:
         return self.gates.setdefault(name, threading.Event())
@@ -105,6 +110,13 @@ def upstream_app(service: str, control: UpstreamControl) -> Any:
         if service in control.unready:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    async def internal(request: Request) -> Response:
+        if service == "users" and request.url.path == "/internal/stats":
+            return JSONResponse(control.stats)
+        if service == "translate" and request.url.path == "/internal/translation":
+            return JSONResponse(control.translation)
+        return await anything(request)
 
     async def anything(request: Request) -> Response:
         mode = request.query_params.get("mode")
@@ -186,6 +198,7 @@ def upstream_app(service: str, control: UpstreamControl) -> Any:
             Route("/health/ready", ready),
             Route("/health/live", lambda r: JSONResponse({"status": "ok"})),
             WebSocketRoute("/api/v1/streaming", streaming_ws),
+            Route("/internal/{rest:path}", internal),
             Route(
                 "/{path:path}", anything, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
             ),
@@ -323,9 +336,16 @@ class TokenTable:
 
     def __init__(self, identities: dict[str, Identity]):
         self.identities = identities
+        self.on_revoked: list[Callable[[str], None]] = []
 
     async def authenticate(self, token: str) -> Identity | None:
         return self.identities.get(token)
+
+    def revoke(self, token: str) -> None:
+        """As the verifier does when the revocation feed names the token."""
+        identity = self.identities.pop(token)
+        for callback in self.on_revoked:
+            callback(identity.token_id or "")
 
 
 ALICE = Identity(user_id=42, scopes=frozenset({"read", "write"}), app_id="7", token_id="tok-1")

@@ -1,5 +1,7 @@
 """The instance entities: every field of Mastodon 4.3's V1::Instance and Instance."""
 
+from .conftest import dead_tcp_url
+
 V1_FIELDS = {
     "uri",
     "title",
@@ -58,7 +60,8 @@ async def test_v1_instance(gateway):
     assert body["version"] == VERSION
     assert body["uri"] == "gateway.test"
     assert body["urls"] == {"streaming_api": "ws://gateway.test"}
-    assert body["stats"] == {"user_count": 0, "status_count": 0, "domain_count": 0}
+    # The users service's counts.
+    assert body["stats"] == {"user_count": 3, "status_count": 12, "domain_count": 0}
     assert body["configuration"]["statuses"]["max_characters"] == 500
     for group, fields in LIMITS.items():
         assert set(body["configuration"][group]) == fields
@@ -67,7 +70,7 @@ async def test_v1_instance(gateway):
 
 
 async def test_v2_instance(gateway):
-    async with gateway(translation_enabled=True) as client:
+    async with gateway() as client:
         response = await client.get("/api/v2/instance")
     body = response.json()
     assert set(body) == V2_FIELDS
@@ -90,21 +93,40 @@ async def test_v2_instance(gateway):
         assert set(config[group]) == fields
     assert set(body["registrations"]) == {"enabled", "approval_required", "message", "url"}
     assert body["api_versions"] == {"mastodon": 2}
-    assert body["usage"] == {"users": {"active_month": 0}}
+    assert body["usage"] == {"users": {"active_month": 2}}
     assert set(body["contact"]) == {"email", "account"}
     assert body["thumbnail"]["url"] == "http://gateway.test/instance/thumbnail.png"
 
 
 async def test_public_url_sets_domain_and_secure_streaming(gateway):
-    async with gateway(public_url="https://microblog.example/", translation_enabled=False) as client:
+    async with gateway(public_url="https://microblog.example/") as client:
         v1 = (await client.get("/api/v1/instance")).json()
         v2 = (await client.get("/api/v2/instance")).json()
     assert v1["uri"] == v2["domain"] == "microblog.example"
     assert (
         v1["urls"]["streaming_api"] == v2["configuration"]["urls"]["streaming"] == "wss://microblog.example"
     )
-    assert v2["configuration"]["translation"] == {"enabled": False}
     assert v2["source_url"] == "https://microblog.example/"
+
+
+async def test_translation_is_on_only_when_the_translate_service_says_so(gateway, upstreams):
+    """Off when no provider is configured there, and off while it can't be reached."""
+    upstreams.control.translation = {"enabled": False, "provider": None}
+    try:
+        async with gateway() as client:
+            v2 = (await client.get("/api/v2/instance")).json()
+        assert v2["configuration"]["translation"] == {"enabled": False}
+    finally:
+        upstreams.control.translation = {"enabled": True, "provider": "microsoft"}
+    async with gateway() as client:
+        v2 = (await client.get("/api/v2/instance")).json()
+    assert v2["configuration"]["translation"] == {"enabled": True}
+    down = {**upstreams.tcp, "translate": dead_tcp_url(), "users": dead_tcp_url()}
+    async with gateway(urls=down) as client:
+        v1 = (await client.get("/api/v1/instance")).json()
+        v2 = (await client.get("/api/v2/instance")).json()
+    assert v2["configuration"]["translation"] == {"enabled": False}
+    assert v1["stats"]["user_count"] == 0  # never known: nothing is made up
 
 
 async def test_the_thumbnail_is_served(gateway):

@@ -204,3 +204,36 @@ async def test_client_disconnect_closes_the_service_side(served_gateway, upstrea
     # The gateway stays healthy for the next connection.
     async with connect(ws_url(origin)) as ws:
         assert json.loads(await ws.recv())["hello"] is True
+
+
+async def test_revoking_the_token_ends_its_event_stream_at_once(served_gateway, upstreams):
+    table = TokenTable({ALICE_TOKEN: ALICE})
+    origin = served_gateway(upstreams.tcp, authenticator=table)
+    gate_name = uuid.uuid4().hex
+    headers = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+    url = f"{origin}/api/v1/streaming/user?mode=sse&gate={gate_name}&hold=60"
+    async with (
+        httpx.AsyncClient(timeout=10) as client,
+        client.stream("GET", url, headers=headers) as response,
+    ):
+        lines = response.aiter_lines()
+        assert await anext(lines) == "event: update"
+        table.revoke(ALICE_TOKEN)
+        rest = await asyncio.wait_for(_drain(lines), timeout=3)  # ends, though the service holds on
+    assert "data: second" not in rest
+    assert await asyncio.to_thread(upstreams.control.gate(gate_name + ":ended").wait, 10)
+
+
+async def _drain(lines) -> list[str]:
+    return [line async for line in lines]
+
+
+async def test_revoking_the_token_closes_its_websocket(served_gateway, upstreams):
+    table = TokenTable({ALICE_TOKEN: ALICE})
+    origin = served_gateway(upstreams.tcp, authenticator=table)
+    async with connect(ws_url(origin), additional_headers={"Authorization": f"Bearer {ALICE_TOKEN}"}) as ws:
+        assert json.loads(await ws.recv())["hello"] is True
+        upstreams.servers.loop.call_soon_threadsafe(table.revoke, ALICE_TOKEN)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=3)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

@@ -1,5 +1,6 @@
-"""Token verification against a real Ed25519 key set and revocation feed (served from memory):
-every forgery the accounts issue lists is refused, rotation and revocation work."""
+"""Token verification against a real Ed25519 key set, token statuses and revocation feed (served
+from memory, shaped as the users service serves them): every forgery the accounts issue lists is
+refused, rotation and revocation work, and what the gateway keeps is bounded."""
 
 import asyncio
 import base64
@@ -14,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.tokens import TokenVerifier
+from gateway.tokens import TokenCheckUnavailable, TokenVerifier
 
 ISSUER, AUDIENCE = "microblog-users", "microblog"
 
@@ -25,7 +26,10 @@ class KeyServer:
     def __init__(self) -> None:
         self.keys: dict[str, Ed25519PrivateKey] = {}
         self.revocations: list[dict] = []
+        self.pruned_before = 0  # feed rows with a cursor at or below this are gone
         self.jwks_fetches = 0
+        self.fetches: list[str] = []
+        self.down = False
         self.add_key("k1")
 
     def add_key(self, kid: str) -> None:
@@ -62,19 +66,40 @@ class KeyServer:
         claims = {k: v for k, v in claims.items() if v is not None}
         return jwt.encode(claims, self.keys[kid], algorithm="EdDSA", headers={"kid": kid})
 
+    @property
+    def revoked_jtis(self) -> set[str]:
+        return {r["jti"] for r in self.revocations}
+
     async def fetch(self, target: str) -> dict:
+        if self.down:
+            raise ConnectionError("users service unreachable")
+        self.fetches.append(target)
         if target.startswith("/.well-known/jwks.json"):
             self.jwks_fetches += 1
             return self.jwks()
+        if target.startswith("/internal/tokens/"):
+            jti = target.rsplit("/", 1)[1]
+            return {"jti": jti, "active": jti not in self.revoked_jtis}
+        kept = [r for r in self.revocations if r["cursor"] > self.pruned_before]
+        oldest = kept[0]["cursor"] if kept else None
+        if "latest=true" in target:
+            return {"revocations": [], "next_cursor": len(self.revocations), "oldest_cursor": oldest}
         after = int(target.split("after=")[1].split("&")[0])
-        page = [r for r in self.revocations if r["cursor"] > after]
-        return {"revocations": page, "next_cursor": page[-1]["cursor"] if page else after}
+        page = [r for r in kept if r["cursor"] > after]
+        return {
+            "revocations": page,
+            "next_cursor": page[-1]["cursor"] if page else after,
+            "oldest_cursor": oldest,
+        }
 
     def revoke(self, token: str) -> None:
         claims = jwt.decode(token, options={"verify_signature": False})
         self.revocations.append(
             {"cursor": len(self.revocations) + 1, "jti": claims["jti"], "expires_at": None}
         )
+
+    def status_lookups(self) -> int:
+        return sum(1 for f in self.fetches if f.startswith("/internal/tokens/"))
 
 
 @pytest.fixture
@@ -209,3 +234,87 @@ async def test_the_remembered_tokens_are_bounded():
     assert list(verifier._verified) == tokens[1:]  # the least recently used one left
     assert (await verifier.authenticate(tokens[0])).user_id == 0  # and is simply checked again
     await verifier.stop()
+
+
+async def test_start_reads_no_history_and_a_token_revoked_before_it_is_refused():
+    """However many tokens were ever revoked, the gateway starts from where the feed is now; a
+    token revoked before it started is refused because its status is looked up."""
+    server = KeyServer()
+    old_revoked = [server.token() for _ in range(50)]
+    for token in old_revoked:
+        server.revoke(token)
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE)
+    await verifier.start()
+    assert [f for f in server.fetches if "token-revocations" in f] == [
+        "/internal/token-revocations?latest=true"
+    ]
+    assert len(verifier._revoked) == 0
+    assert await verifier.authenticate(old_revoked[0]) is None
+    assert await verifier.authenticate(server.token()) is not None
+    await verifier.stop()
+
+
+async def test_a_token_is_looked_up_once_however_many_requests_carry_it(setup):
+    server, verifier = setup
+    token = server.token()
+    results = await asyncio.gather(*(verifier.authenticate(token) for _ in range(20)))
+    assert all(r is not None and r.user_id == 42 for r in results)
+    assert server.status_lookups() == 1
+    revoked = server.token()
+    server.revoke(revoked)
+    for _ in range(3):  # a replayed revoked token costs one lookup, then it is remembered
+        assert await verifier.authenticate(revoked) is None
+    assert server.status_lookups() == 2
+
+
+async def test_remembered_answers_are_asked_again_after_their_lifetime():
+    server = KeyServer()
+    verifier = TokenVerifier(server.fetch, issuer=ISSUER, audience=AUDIENCE, status_ttl_seconds=0.2)
+    await verifier.start()
+    token = server.token()
+    assert await verifier.authenticate(token) is not None
+    # Revoked without the feed telling (say its rows were pruned): the next lookup finds out.
+    server.revocations.append(
+        {"cursor": 0, "jti": jwt.decode(token, options={"verify_signature": False})["jti"]}
+    )
+    assert await verifier.authenticate(token) is not None  # still remembered
+    await asyncio.sleep(0.3)
+    assert await verifier.authenticate(token) is None
+    await verifier.stop()
+
+
+async def test_users_down_a_remembered_token_works_a_new_one_cannot_be_checked(setup):
+    server, verifier = setup
+    known = server.token()
+    assert await verifier.authenticate(known) is not None
+    server.down = True
+    verifier.status_ttl = 0  # even past its lifetime, the last answer stands while users is down
+    assert (await verifier.authenticate(known)).user_id == 42
+    with pytest.raises(TokenCheckUnavailable):
+        await verifier.authenticate(server.token())
+
+
+async def test_a_revocation_on_the_feed_ends_the_tokens_streams_at_once(setup):
+    server, verifier = setup
+    ended: list[str] = []
+    verifier.on_revoked.append(ended.append)
+    token = server.token()
+    jti = (await verifier.authenticate(token)).token_id
+    server.revoke(token)
+    await verifier._poll_revocations()
+    assert ended == [jti]
+    assert await verifier.authenticate(token) is None
+
+
+async def test_a_gap_in_the_feed_makes_every_remembered_token_looked_up_again(setup):
+    server, verifier = setup
+    token = server.token()
+    assert await verifier.authenticate(token) is not None
+    lookups = server.status_lookups()
+    # While the gateway couldn't read the feed, revocations came and their rows were pruned.
+    for other in [server.token() for _ in range(3)]:
+        server.revoke(other)
+    server.pruned_before = 2
+    await verifier._poll_revocations()
+    assert await verifier.authenticate(token) is not None
+    assert server.status_lookups() == lookups + 1

@@ -1,6 +1,8 @@
 """The whole microblog as a client meets it, in both run modes the tests can start here:
 `embedded` (one process, SQLite, in-process bus: what `make run` serves) and `local`
-(a process per service over the session's PostgreSQL and RabbitMQ)."""
+(a process per service over the session's PostgreSQL and RabbitMQ). A module may also ask for
+`workers` (local, with every service's event lane in a worker process of its own) through
+`WITH_WORKERS`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
-from devstack.stack import LocalStack
+from devstack.stack import SERVICES, LocalStack
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
 # tested in the gateway's tests.
@@ -44,7 +46,12 @@ class Microblog:
         return json.loads(payload)
 
 
-@pytest.fixture(scope="module", params=["embedded", "local"])
+MODES = ["embedded", "local"]
+# `pytestmark = WITH_WORKERS`: the module's scenarios also run with the event lanes as workers.
+WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", params=MODES)
 def microblog(request, tmp_path_factory):
     if request.param == "embedded":
         env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV}
@@ -57,8 +64,9 @@ def microblog(request, tmp_path_factory):
             postgres=postgres,
             rabbitmq=rabbitmq,
             extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
+            workers=SERVICES if request.param == "workers" else (),
         ) as stack:
-            yield Microblog("local", stack.gateway_url, stack.database_urls, stack)
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls, stack)
 
 
 class FormReader(HTMLParser):

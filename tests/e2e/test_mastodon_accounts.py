@@ -22,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mastodon import Mastodon, MastodonAPIError, MastodonIllegalArgumentError, MastodonUnauthorizedError
 from sqlalchemy import create_engine, text
 
-from tests.e2e.conftest import read_form
+from tests.e2e.conftest import WITH_WORKERS, read_form
 from users import manage
+
+# Also with every service's event lane in a worker process of its own.
+pytestmark = WITH_WORKERS
 
 SCOPES = ["read", "write", "follow"]
 OOB = "urn:ietf:wg:oauth:2.0:oob"

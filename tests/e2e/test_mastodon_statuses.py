@@ -17,7 +17,11 @@ import pytest
 import requests
 from mastodon import Mastodon, MastodonNotFoundError
 
+from tests.e2e.conftest import WITH_WORKERS
 from tests.e2e.test_mastodon_accounts import SCOPES, _client, _register
+
+# Also with every service's event lane in a worker process of its own.
+pytestmark = WITH_WORKERS
 
 T = TypeVar("T")
 # Events cross a broker (or the embedded bus): the posts service learns of accounts, follows and

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, extract_token
 from gateway.ratelimit import RateLimiter
+from gateway.tokens import TokenCheckUnavailable
 from microblog_common.errors import error_body
 
 log = structlog.get_logger(__name__)
@@ -66,7 +67,11 @@ class AccessMiddleware:
                 scope.get("query_string", b"").decode("latin-1"),
                 websocket=scope["type"] == "websocket",
             )
-        identity = await self.authenticator.authenticate(token) if token else None
+        try:
+            identity = await self.authenticator.authenticate(token) if token else None
+        except TokenCheckUnavailable as exc:
+            await send_error(scope, send, 503, str(exc), [])
+            return
         state = scope.setdefault("state", {})
         state["client_ip"] = ip
         state["identity"] = identity

@@ -16,12 +16,14 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway.access import AccessMiddleware
 from gateway.auth import Authenticator
+from gateway.facts import FactsKeeper
 from gateway.health import gateway_health_router
 from gateway.instance import instance_router
 from gateway.pages import pages_router
@@ -29,13 +31,16 @@ from gateway.paths import TrailingSlashMiddleware, has_dot_segment
 from gateway.proxy import Proxy, ProxyMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
 from gateway.settings import Settings
+from gateway.streams import OpenStreams
 from gateway.tokens import TokenVerifier
 from gateway.upstreams import build_http_client
 from gateway.websocket_bridge import WebSocketBridge
 from microblog_common.errors import error_body, install_error_handlers
 from microblog_common.internal_auth import sign_request
 from microblog_common.logging import configure_logging
+from microblog_common.metrics import MetricsMiddleware
 from microblog_common.request_context import RequestContextMiddleware
+from microblog_common.tracing import TracingMiddleware, configure_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -62,22 +67,33 @@ def create_app(
             settings.rate_limit_sign_in,
             settings.rate_limit_registration,
         )
-    users = upstreams["users"]
 
-    async def fetch_from_users(target: str) -> dict:
-        """A signed GET to the users service over the pooled client (for keys and revocations)."""
+    async def fetch_from(service: str, target: str) -> dict:
+        """A signed GET of the gateway's own to a service, over the pooled client."""
         headers = sign_request(secret, "GET", target, {})
-        response = await app.state.http_client.get(users.base_url + target, headers=headers, timeout=5.0)
+        response = await app.state.http_client.get(
+            upstreams[service].base_url + target, headers=headers, timeout=5.0
+        )
         response.raise_for_status()
         return response.json()
 
+    async def fetch_from_users(target: str) -> dict:
+        return await fetch_from("users", target)
+
+    streams = OpenStreams()
     if authenticator is None:
         authenticator = TokenVerifier(
             fetch_from_users,
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             revocation_poll_seconds=settings.token_revocation_poll_seconds,
+            status_ttl_seconds=settings.token_status_ttl_seconds,
         )
+    # An authenticator that learns of revocations says so through `on_revoked`: its streams end.
+    revoked_callbacks = getattr(authenticator, "on_revoked", None)
+    if isinstance(revoked_callbacks, list):
+        revoked_callbacks.append(streams.end)
+    facts = FactsKeeper(fetch_from, settings.instance_facts_refresh_seconds)
 
     proxy = Proxy(
         upstreams,
@@ -85,6 +101,7 @@ def create_app(
         timeout=settings.upstream_timeout_seconds,
         connect_timeout=settings.upstream_connect_timeout_seconds,
         max_connections=settings.upstream_max_connections,
+        streams=streams,
     )
 
     @asynccontextmanager
@@ -103,10 +120,19 @@ def create_app(
         app.state.proxy = proxy
         if isinstance(authenticator, TokenVerifier):
             await authenticator.start()
+        await facts.start()
+        metrics_server = (
+            start_http_server(settings.metrics_port, settings.metrics_host)
+            if settings.metrics_port is not None
+            else None
+        )
         log.info("gateway_started", upstreams={n: u.socket_path or u.base_url for n, u in upstreams.items()})
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server[0].shutdown()
+            await facts.stop()
             if isinstance(authenticator, TokenVerifier):
                 await authenticator.stop()
             await client.aclose()
@@ -120,7 +146,7 @@ def create_app(
     app.include_router(
         gateway_health_router(lambda: app.state.http_client, upstreams, settings.health_check_timeout_seconds)
     )
-    app.include_router(instance_router(settings))
+    app.include_router(instance_router(settings, lambda: facts.facts))
     app.include_router(pages_router(settings))
 
     async def not_routed(request: Request) -> JSONResponse:
@@ -129,7 +155,9 @@ def create_app(
             return JSONResponse(error_body("Invalid path"), status_code=400)
         return JSONResponse(error_body("Record not found"), status_code=404)
 
-    bridge = WebSocketBridge(upstreams, secret, open_timeout=settings.upstream_timeout_seconds)
+    bridge = WebSocketBridge(
+        upstreams, secret, open_timeout=settings.upstream_timeout_seconds, streams=streams
+    )
     app.router.add_websocket_route("/api/v1/streaming", bridge.serve)
     app.router.add_websocket_route("/api/v1/streaming/{rest:path}", bridge.serve)
     app.router.add_route("/{path:path}", not_routed, methods=ALL_METHODS, include_in_schema=False)
@@ -155,5 +183,9 @@ def create_app(
         max_age=86400,
     )
     app.add_middleware(TrailingSlashMiddleware)
+    # Proxied requests are labelled by their route-table entry (the proxy sets scope["route"]).
+    app.add_middleware(MetricsMiddleware, service="gateway")
     app.add_middleware(RequestContextMiddleware, service="gateway", trust_incoming_ids=False)
+    if configure_tracing("gateway"):
+        app.add_middleware(TracingMiddleware, service="gateway", continue_incoming=False)
     return app

@@ -19,6 +19,7 @@ from microblog_common.internal_auth import (
     signing_target,
 )
 from microblog_common.request_context import HEADER_CORRELATION_ID, HEADER_REQUEST_ID
+from microblog_common.tracing import current_trace_context
 
 # RFC 9110 §7.6.1, plus the proxy-era names still seen in the wild.
 HOP_BY_HOP = frozenset(
@@ -48,6 +49,9 @@ _NOT_FORWARDED_UPSTREAM = frozenset(
         "x-real-ip",
         HEADER_REQUEST_ID,
         HEADER_CORRELATION_ID,
+        # The trace starts at the edge: a client's trace context is not continued.
+        "traceparent",
+        "tracestate",
     }
 )
 _WEBSOCKET_HANDSHAKE_PREFIX = "sec-websocket-"
@@ -101,6 +105,7 @@ def context_headers(
     if request_id:
         headers.append((HEADER_REQUEST_ID, request_id))
         headers.append((HEADER_CORRELATION_ID, correlation_id or request_id))
+    headers.extend(current_trace_context().items())  # nothing when tracing is off
     return headers
 
 

@@ -2,12 +2,12 @@
 entities, every field present.
 
 The version says 4.3.0 on purpose: Mastodon.py refuses the password grant for servers claiming
-4.4.0 or later. Usage and stats are zeros for now: the counts live in the services and no
-endpoint aggregates them yet."""
+4.4.0 or later. The counts and whether translation is on come from the services (`facts.py`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache, lru_cache
 from importlib.metadata import version as package_version
 from importlib.resources import files
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from gateway.facts import InstanceFacts
 from gateway.settings import Settings
 
 MASTODON_API_VERSION = "4.3.0"
@@ -43,10 +44,11 @@ def public_origin(settings: Settings, request: Request) -> str:
 
 
 class InstanceInfo:
-    """What the instance entities say, from settings and the public origin."""
+    """What the instance entities say, from settings, the services' facts and the public origin."""
 
-    def __init__(self, settings: Settings, origin: str):
+    def __init__(self, settings: Settings, origin: str, facts: InstanceFacts):
         self.settings = settings
+        self.facts = facts
         self.origin = origin.rstrip("/")
         self.domain = urlsplit(self.origin).netloc
         if settings.streaming_url:
@@ -99,7 +101,11 @@ class InstanceInfo:
             "email": s.instance_contact_email,
             "version": software_version(),
             "urls": {"streaming_api": self.streaming},
-            "stats": {"user_count": 0, "status_count": 0, "domain_count": 0},
+            "stats": {
+                "user_count": self.facts.user_count,
+                "status_count": self.facts.status_count,
+                "domain_count": 0,
+            },
             "thumbnail": self.thumbnail,
             "languages": list(s.instance_languages),
             "registrations": s.registrations_enabled,
@@ -123,7 +129,7 @@ class InstanceInfo:
             "version": software_version(),
             "source_url": self.source_url,
             "description": s.instance_description,
-            "usage": {"users": {"active_month": 0}},
+            "usage": {"users": {"active_month": self.facts.active_month}},
             "thumbnail": {"url": self.thumbnail, "blurhash": None, "versions": {}},
             "icon": [],
             "languages": list(s.instance_languages),
@@ -135,7 +141,7 @@ class InstanceInfo:
                 "statuses": self.statuses(),
                 "media_attachments": self.media_attachments(),
                 "polls": self.polls(),
-                "translation": {"enabled": s.translation_enabled},
+                "translation": {"enabled": self.facts.translation_enabled},
             },
             "registrations": {
                 "enabled": s.registrations_enabled,
@@ -149,24 +155,27 @@ class InstanceInfo:
         }
 
 
-def instance_router(settings: Settings) -> APIRouter:
-    """Clients fetch these often (every app at start-up) and they only change with the origin, so
-    each is rendered once per origin. Bounded: the Host header is the client's to choose."""
+def instance_router(settings: Settings, facts: Callable[[], InstanceFacts]) -> APIRouter:
+    """Clients fetch these often (every app at start-up) and they only change with the origin and
+    the facts, so each is rendered once per origin and facts. Bounded: the Host header is the
+    client's to choose."""
     router = APIRouter()
 
     @lru_cache(maxsize=64)
-    def rendered(version: int, origin: str) -> bytes:
-        info = InstanceInfo(settings, origin)
+    def rendered(version: int, origin: str, known: InstanceFacts) -> bytes:
+        info = InstanceInfo(settings, origin, known)
         entity = info.v1() if version == 1 else info.v2()
         return json.dumps(entity, ensure_ascii=False, separators=(",", ":")).encode()
 
     @router.get("/api/v1/instance")
     async def instance_v1(request: Request) -> Response:
-        return Response(rendered(1, public_origin(settings, request)), media_type="application/json")
+        body = rendered(1, public_origin(settings, request), facts())
+        return Response(body, media_type="application/json")
 
     @router.get("/api/v2/instance")
     async def instance_v2(request: Request) -> Response:
-        return Response(rendered(2, public_origin(settings, request)), media_type="application/json")
+        body = rendered(2, public_origin(settings, request), facts())
+        return Response(body, media_type="application/json")
 
     @router.get(THUMBNAIL_PATH, include_in_schema=False)
     async def instance_thumbnail() -> Response:

@@ -31,6 +31,7 @@ from gateway.forwarding import (
 )
 from gateway.paths import has_dot_segment
 from gateway.routes import Route, resolve
+from gateway.streams import OpenStreams
 from gateway.upstreams import Upstream, open_session
 from microblog_common.logging import current_ids
 
@@ -94,8 +95,10 @@ class Proxy:
         timeout: float,
         connect_timeout: float,
         max_connections: int,
+        streams: OpenStreams | None = None,
     ):
         self.upstreams = upstreams
+        self.streams = streams if streams is not None else OpenStreams()
         self.secret = secret
         self.timeout = timeout
         self.max_connections = max_connections
@@ -174,9 +177,11 @@ class Proxy:
                 raise
             await _send_failure(scope, send, exc, upstream)
             return
+        identity = state["identity"]
         try:
             public_origin = f"{scheme}://{host or _server_netloc(scope)}"
-            await self._relay(scope, receive, send, upstream, response, public_origin, body)
+            with self.streams.track(identity.token_id if identity and route.streaming else None) as ended:
+                await self._relay(scope, receive, send, upstream, response, public_origin, body, ended)
         except BaseException:
             response.close()  # the connection is in an unknown state: never reused
             raise
@@ -191,6 +196,7 @@ class Proxy:
         response: aiohttp.ClientResponse,
         public_origin: str,
         body: _RequestBody | None,
+        ended: asyncio.Event,
     ) -> None:
         if response.status >= 400 and scope["path"].startswith("/api/"):
             if "json" not in response.headers.get("content-type", ""):
@@ -222,15 +228,20 @@ class Proxy:
             await _pump(upstream, content, send)
             return
         # A long or endless body (Server-Sent Events): ended as soon as the client leaves, so no
-        # stream stays open at the service for a client that is gone.
+        # stream stays open at the service for a client that is gone, or its token is revoked.
         pump = asyncio.ensure_future(_pump(upstream, content, send))
         gone = asyncio.ensure_future(_client_left(receive))
+        revoked = asyncio.ensure_future(ended.wait())
         try:
-            await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((pump, gone, revoked), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            pump.cancel()
-            gone.cancel()
-            await asyncio.gather(pump, gone, return_exceptions=True)
+            for task in (pump, gone, revoked):
+                task.cancel()
+            await asyncio.gather(pump, gone, revoked, return_exceptions=True)
+        if ended.is_set():
+            log.info("stream_ended_token_revoked", service=upstream.name)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         if not pump.cancelled():
             pump.result()  # an upstream failure mid-body propagates: the connection is cut
 
@@ -271,6 +282,7 @@ class ProxyMiddleware:
         if scope["type"] == "http":
             found = self.proxy.target_for(scope["method"], scope["path"])
             if found is not None:
+                scope["route"] = found[0]  # what the metrics and traces are labelled by
                 await self.proxy(scope, receive, send, *found)
                 return
         await self.app(scope, receive, send)

@@ -20,17 +20,32 @@ class Route:
     # Long-lived responses (Server-Sent Events, WebSocket): no read timeout once they started.
     streaming: bool = False
 
+    @property
+    def path(self) -> str:
+        """The entry as a readable template (`/api/v1/statuses/:id/translate`, `/api/v1/apps/*`):
+        the label of the gateway's request metrics, one per entry whatever the path."""
+        return _TEMPLATES.setdefault(self.pattern.pattern, _template(self.pattern.pattern))
+
     def matches(self, method: str, path: str) -> bool:
         return (self.methods is None or method in self.methods) and self.pattern.fullmatch(path) is not None
 
 
+_TEMPLATES: dict[str, str] = {}
+_ANY_SEGMENT = "[^/]+"
+_ANY_BELOW = "(?:/.*)?"
+
+
+def _template(pattern: str) -> str:
+    return pattern.replace(_ANY_BELOW, "/*").replace(_ANY_SEGMENT, ":id").replace("\\", "")
+
+
 def exact(path: str) -> str:
-    return re.escape(path).replace(r"/:id", "/[^/]+")
+    return re.escape(path).replace(r"/:id", "/" + _ANY_SEGMENT)
 
 
 def prefix(path: str) -> str:
     """`path` itself and everything below it (`/api/v1/apps`, `/api/v1/apps/verify_credentials`)."""
-    return exact(path) + "(?:/.*)?"
+    return exact(path) + _ANY_BELOW
 
 
 def route(service: str, pattern: str, methods: set[str] | None = None, *, streaming: bool = False) -> Route:

@@ -67,6 +67,13 @@ class Settings(BaseServiceSettings):
     token_issuer: str = "microblog-users"  # noqa: S105 - a name, not a secret
     token_audience: str = "microblog"  # noqa: S105 - a name, not a secret
     token_revocation_poll_seconds: float = 2.0
+    # How long the users service's answer "this token is live" is remembered (revocations seen on
+    # the feed meanwhile end it at once).
+    token_status_ttl_seconds: float = 300.0
+
+    # Prometheus metrics on a port of their own (never the public one); unset: not served.
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - the private network's scraper reaches it
 
     # The public origin, e.g. https://microblog.example. Without it, URLs in the instance
     # entity are built from the request's scheme and Host header.
@@ -79,7 +86,8 @@ class Settings(BaseServiceSettings):
     instance_languages: EnvList = ["en"]
     source_url: str = ""
     registrations_enabled: bool = True
-    translation_enabled: bool = True
+    # How often the instance's counts and translation state are read from the services.
+    instance_facts_refresh_seconds: float = 30.0
     max_status_characters: int = 500
 
     @field_validator("cors_origins", "trusted_proxies", "instance_languages", mode="before")

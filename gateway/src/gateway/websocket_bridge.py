@@ -7,6 +7,7 @@ or refuses shows up as an ordinary HTTP error (503, 504, 502 or the service's ow
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -22,6 +23,7 @@ from gateway.forwarding import context_headers, signed_identity_headers, upstrea
 from gateway.paths import has_dot_segment
 from gateway.proxy import failure_for, raw_target
 from gateway.routes import resolve
+from gateway.streams import OpenStreams
 from gateway.upstreams import Upstream
 from microblog_common.logging import current_ids
 
@@ -38,10 +40,17 @@ def _sendable(code: int | None) -> int:
 
 
 class WebSocketBridge:
-    def __init__(self, upstreams: dict[str, Upstream], secret: str, open_timeout: float):
+    def __init__(
+        self,
+        upstreams: dict[str, Upstream],
+        secret: str,
+        open_timeout: float,
+        streams: OpenStreams | None = None,
+    ):
         self.upstreams = upstreams
         self.secret = secret
         self.open_timeout = open_timeout
+        self.streams = streams if streams is not None else OpenStreams()
 
     async def serve(self, websocket: WebSocket) -> None:
         scope = websocket.scope
@@ -89,8 +98,10 @@ class WebSocketBridge:
             websocket.headers.get("sec-websocket-protocol") if state.get("token_in_subprotocol") else None
         )
         await websocket.accept(subprotocol=subprotocol)
+        identity = state["identity"]
         async with service_ws:
-            await _relay(websocket, service_ws)
+            with self.streams.track(identity.token_id if identity else None) as ended:
+                await _relay(websocket, service_ws, ended)
 
 
 def _refusal_message(exc: InvalidStatus) -> str:
@@ -103,8 +114,22 @@ def _refusal_message(exc: InvalidStatus) -> str:
     return exc.response.reason_phrase or "The streaming service refused the connection"
 
 
-async def _relay(client: WebSocket, service: ClientConnection) -> None:
+# Sent to the client when its token is revoked mid-stream: a policy violation (RFC 6455 §7.4.1).
+REVOKED_CLOSE = (1008, "The access token was revoked")
+
+
+async def _relay(client: WebSocket, service: ClientConnection, ended: asyncio.Event) -> None:
     async with anyio.create_task_group() as tasks:
+
+        async def end_when_revoked() -> None:
+            await ended.wait()
+            log.info("stream_ended_token_revoked", service="websocket")
+            # The client first: closing the service's side would pass on its close code instead.
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await client.close(code=REVOKED_CLOSE[0], reason=REVOKED_CLOSE[1])
+            with contextlib.suppress(Exception):
+                await service.close()
+            tasks.cancel_scope.cancel()
 
         async def client_to_service() -> None:
             try:
@@ -139,5 +164,6 @@ async def _relay(client: WebSocket, service: ClientConnection) -> None:
                 await client.close(code=_sendable(service.close_code), reason=service.close_reason or "")
             tasks.cancel_scope.cancel()
 
+        tasks.start_soon(end_when_revoked)
         tasks.start_soon(client_to_service)
         tasks.start_soon(service_to_client)

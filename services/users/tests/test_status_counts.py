@@ -63,3 +63,19 @@ def test_a_publish_arriving_after_its_delete_changes_nothing(users):
     _deliver(users, POST_PUBLISHED, marker, 1)  # handled after the two above: the count settles
     assert wait_until(lambda: _account(users, alice)["statuses_count"] == 1)
     assert _account(users, alice)["statuses_count"] == 1
+
+
+def test_the_instance_stats_count_accounts_and_statuses(users):
+    """For the gateway's instance entities: Mastodon's `user_count`, `status_count` (the sum of
+    the accounts' `statuses_count`) and the accounts active this month."""
+    alice, bob = users.register("alice"), users.register("bob")
+    users.register("carol")
+    for account in (alice, alice, bob):
+        _deliver(users, POST_PUBLISHED, _snapshot(account.id), 1)
+    assert wait_until(lambda: users.client.get("/internal/stats").json()["status_count"] == 3)
+    assert users.client.get("/internal/stats").json() == {
+        "user_count": 3,
+        "status_count": 3,
+        "active_month": 2,
+    }
+    assert users.as_(alice.token).get("/internal/stats").status_code == 403

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
-from users.models import SigningKey
+from microblog_common.testing import wait_until
+from users.models import PasswordResetToken, SigningKey
 from users.tokens import service as tokens
 from users.tokens.keys import private_pem, rotate_signing_key
 
@@ -103,7 +104,7 @@ def test_revocation_feed_pages_by_cursor(users):
     page3 = users.client.get(f"/internal/token-revocations?after={page2['next_cursor']}&limit=2").json()
     jtis = [r["jti"] for r in page1["revocations"] + page2["revocations"]]
     assert jtis == [users.claims(t)["jti"] for t in tokens]
-    assert page3 == {"revocations": [], "next_cursor": page2["next_cursor"]}
+    assert page3 == {"revocations": [], "next_cursor": page2["next_cursor"], "oldest_cursor": 1}
     expires = datetime.fromisoformat(page1["revocations"][0]["expires_at"])
     assert expires.tzinfo is not None and expires > datetime.now(UTC) + timedelta(days=365 * 9)
 
@@ -160,3 +161,80 @@ def test_re_reading_the_signing_key_needs_no_second_connection(start_service, ba
         assert signed_in.status_code == 200, signed_in.text
         assert jwt.get_unverified_header(signed_in.json()["access_token"])["kid"] == new_kid
         assert time.monotonic() - started < 10  # the pool's own timeout is 30 s
+
+
+def test_a_tokens_status_says_whether_it_is_live(users):
+    """What the gateway asks about a token id it hasn't seen lately."""
+    alice = users.register("alice")
+    jti = users.claims(alice.token)["jti"]
+    assert users.client.get(f"/internal/tokens/{jti}").json() == {"jti": jti, "active": True}
+    users.client.post(
+        "/oauth/revoke",
+        data={
+            "client_id": alice.app.client_id,
+            "client_secret": alice.app.client_secret,
+            "token": alice.token,
+        },
+    )
+    assert users.client.get(f"/internal/tokens/{jti}").json() == {"jti": jti, "active": False}
+    for unknown in ("123", "not-a-number", "9" * 40):
+        assert users.client.get(f"/internal/tokens/{unknown}").json()["active"] is False
+    assert users.as_(alice.token).get(f"/internal/tokens/{jti}").status_code == 403
+    assert users.raw.get(f"/internal/tokens/{jti}").status_code == 403
+
+
+def test_a_starting_gateway_gets_the_feeds_position_without_its_history(users):
+    alice = users.register("alice")
+    for _ in range(3):
+        token = users.login(alice.app, "alice").json()["access_token"]
+        users.client.post(
+            "/oauth/revoke",
+            data={"client_id": alice.app.client_id, "client_secret": alice.app.client_secret, "token": token},
+        )
+    everything = users.client.get("/internal/token-revocations?after=0").json()
+    now = users.client.get("/internal/token-revocations?latest=true").json()
+    assert now == {
+        "revocations": [],
+        "next_cursor": everything["next_cursor"],
+        "oldest_cursor": everything["revocations"][0]["cursor"],
+    }
+
+
+def test_the_feed_and_spent_secrets_are_pruned_after_their_retention(start_service):
+    """The event lane prunes feed rows past their window (the token itself stays revoked) and
+    reset tokens and authorization codes once spent or expired past theirs."""
+    with start_service(
+        retention_interval_seconds=0.2,
+        token_revocation_feed_retention_seconds=0.5,
+        spent_secret_retention_seconds=0.5,
+    ) as users:
+        alice = users.register("alice")
+        jti = users.claims(alice.token)["jti"]
+        users.client.post(
+            "/oauth/revoke",
+            data={
+                "client_id": alice.app.client_id,
+                "client_secret": alice.app.client_secret,
+                "token": alice.token,
+            },
+        )
+        users.client.post("/api/v1/auth/password_reset", data={"email": alice.email})
+        assert users.revoked_jtis() == {jti}
+        assert _count(users, PasswordResetToken) == 1
+        _expire_reset_tokens(users)
+        assert wait_until(lambda: not users.revoked_jtis() and _count(users, PasswordResetToken) == 0, 5)
+        assert users.client.get(f"/internal/tokens/{jti}").json()["active"] is False
+        feed = users.client.get("/internal/token-revocations?after=0").json()
+        assert feed["revocations"] == [] and feed["oldest_cursor"] is None
+
+
+def _count(users, model) -> int:
+    with users.app.state.db.unit_of_work() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _expire_reset_tokens(users) -> None:
+    with users.app.state.db.unit_of_work() as session:
+        session.execute(
+            update(PasswordResetToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )

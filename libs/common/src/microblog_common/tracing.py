@@ -148,18 +148,24 @@ def _event_attributes(service: str, event: Event) -> dict[str, Any]:
 
 
 class TracingMiddleware:
-    """A server span per HTTP request or WebSocket, continuing the caller's `traceparent`. Added
-    by the app factories only when tracing is on."""
+    """A server span per HTTP request or WebSocket, continuing the caller's `traceparent` (unless
+    `continue_incoming` is False: the gateway, at the edge, starts every trace itself). Added by
+    the app factories only when tracing is on."""
 
-    def __init__(self, app: ASGIApp, service: str):
+    def __init__(self, app: ASGIApp, service: str, continue_incoming: bool = True):
         self.app = app
         self.service = service
+        self.continue_incoming = continue_incoming
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"].startswith(("/health/", "/metrics")):
             await self.app(scope, receive, send)
             return
-        carrier = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        carrier = (
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if self.continue_incoming
+            else {}
+        )
         method = scope.get("method", "WS")
         with _tracer().start_as_current_span(
             f"{method} {scope['path']}",

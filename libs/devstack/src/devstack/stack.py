@@ -27,6 +27,13 @@ from devstack.servers import PostgresServer, RabbitMQServer, free_port
 
 SERVICES = ("users", "posts", "search", "translate", "notify")
 GATEWAY = "gateway"
+WORKER_SUFFIX = "-worker"
+
+
+def worker_name(service: str) -> str:
+    return service + WORKER_SUFFIX
+
+
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 60
 # uvicorn waits this long for open connections (e.g. live streams) at SIGTERM before closing them.
@@ -40,11 +47,15 @@ class StackError(RuntimeError):
 @dataclass
 class _Process:
     name: str
-    app: str  # "<module>:<factory>"
+    app: str  # "<module>:<factory>" for uvicorn, or "<module>" run with `python -m` (a worker)
     port: int
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def is_worker(self) -> bool:
+        return ":" not in self.app
 
     @property
     def url(self) -> str:
@@ -76,7 +87,11 @@ class LocalStack:
     Without `postgres`/`rabbitmq` the stack starts (and later stops) its own servers in `base_dir`.
     `extra_env` maps a process name ("users", ..., "gateway") to env vars added to (or overriding)
     what the stack sets. Without `base_dir` a temp dir is used and removed at a clean stop; the
-    logs of a stack that failed to start are kept and their path is in the exception."""
+    logs of a stack that failed to start are kept and their path is in the exception.
+
+    `workers` names services whose event lane runs in a worker process of its own
+    (`python -m <service>.worker`, process name `<service>-worker`) instead of in the API process
+    (`EVENT_WORKERS_IN_PROCESS=false`), as a deployment that scales them apart does."""
 
     def __init__(
         self,
@@ -87,11 +102,13 @@ class LocalStack:
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
         gateway_port: int | None = None,
         ready_timeout: float = 60.0,
+        workers: tuple[str, ...] = (),
     ):
         self._extra_env = {name: dict(env) for name, env in (extra_env or {}).items()}
-        unknown = set(self._extra_env) - {*SERVICES, GATEWAY}
-        if unknown:
-            raise ValueError(f"extra_env for unknown processes: {sorted(unknown)}")
+        unknown = (set(self._extra_env) | set(workers)) - {*SERVICES, GATEWAY}
+        if unknown or GATEWAY in workers:
+            raise ValueError(f"extra_env or workers for unknown processes: {sorted(unknown)}")
+        self.workers = tuple(workers)
         self._owns_base_dir = base_dir is None
         if base_dir is None:
             base_dir = Path(tempfile.mkdtemp(prefix="microblog-stack-"))
@@ -152,7 +169,11 @@ class LocalStack:
                     service, f"{service}.app:create_app", free_port()
                 )
                 self._spawn(self._processes[service])
-            self._wait_ready(list(SERVICES))
+            for service in self.workers:
+                worker = worker_name(service)
+                self._processes[worker] = self._new_process(worker, f"{service}.worker", free_port())
+                self._spawn(self._processes[worker])
+            self._wait_ready([*SERVICES, *map(worker_name, self.workers)])
             # The gateway last: its readiness aggregates every service's.
             self._processes[GATEWAY] = self._new_process(
                 GATEWAY, "gateway.app:create_app", self._gateway_port
@@ -260,24 +281,28 @@ class LocalStack:
             "LOG_JSON": "true",
             "PUBLIC_URL": f"http://{HOST}:{self._gateway_port}",
         }
+        service = name.removesuffix(WORKER_SUFFIX)
         if name == GATEWAY:
             env |= {f"{service.upper()}_URL": self._processes[service].url for service in SERVICES}
         else:
             assert self.rabbitmq_url is not None
             env |= {
-                "DATABASE_URL": self.database_urls[name],
+                "DATABASE_URL": self.database_urls[service],
                 "EVENT_BUS": "rabbitmq",
                 "RABBITMQ_URL": self.rabbitmq_url,
             }
-        if name == "search":
-            # The embedded index, unless extra_env gives ELASTICSEARCH_URL; the rebuild tool reads
-            # the exports of the two services started before it.
+            if service in self.workers:
+                env |= {"EVENT_WORKERS_IN_PROCESS": "false", "WORKER_HOST": HOST, "WORKER_PORT": str(port)}
+        if service == "search":
+            # The embedded index (the API and its worker share the folder: one writes, both read),
+            # unless extra_env gives ELASTICSEARCH_URL; the rebuild tool reads the exports of the
+            # two services started before it.
             env |= {
                 "SEARCH_INDEX_DIR": str(self.base_dir / "search-index"),
                 "USERS_URL": self._processes["users"].url,
                 "POSTS_URL": self._processes["posts"].url,
             }
-        env |= self._extra_env.get(name, {})
+        env |= self._extra_env.get(service, {})
         return _Process(name=name, app=app, port=port, env=env, log_path=self.base_dir / f"{name}.log")
 
     def _spawn(self, process: _Process) -> None:
@@ -285,7 +310,7 @@ class LocalStack:
             sys.executable, "-m", "uvicorn", "--factory", process.app,
             "--host", HOST, "--port", str(process.port),
             "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS),
-        ]  # fmt: skip
+        ] if not process.is_worker else [sys.executable, "-m", process.app]  # fmt: skip
         self.base_dir.mkdir(parents=True, exist_ok=True)
         with process.log_path.open("ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} starting {' '.join(args)}\n".encode())

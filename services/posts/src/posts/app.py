@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from microblog_common.events import EventBus
+from microblog_common.lane import EventLane
 from microblog_common.service import ServiceSpec, create_service_app
 from posts.events import handlers
 from posts.export.endpoints import router as export_router
@@ -23,6 +24,13 @@ async def _warm_up_language_detector(app: FastAPI) -> None:
     runtime.languages.warm_up()
 
 
+async def _warm_up_detector_for_the_lane(lane: EventLane) -> None:
+    """The lane publishes scheduled statuses, which detect their language: in a worker process
+    the detector is built at start, not by the first due status."""
+    runtime: Runtime = lane.runtime
+    runtime.languages.warm_up()
+
+
 SPEC = ServiceSpec(
     name="posts",
     metadata=Base.metadata,
@@ -31,7 +39,7 @@ SPEC = ServiceSpec(
     routers=(statuses_router, favourites_router, timelines_router, scheduled_router, export_router),
     handlers=handlers,
     build_runtime=Runtime.build,
-    lane_tasks=(publish_scheduled, purge_idempotency_keys),
+    lane_tasks=(_warm_up_detector_for_the_lane, publish_scheduled, purge_idempotency_keys),
     on_startup=(_warm_up_language_detector,),
 )
 

@@ -17,6 +17,7 @@ from users.models import Base, messaging
 from users.oauth.endpoints import router as oauth_router
 from users.oauth.schemas import OAuthError
 from users.password_reset.endpoints import router as password_reset_router
+from users.retention import LANE_TASKS
 from users.runtime import Runtime
 from users.settings import Settings
 from users.tokens.endpoints import router as tokens_router
@@ -47,6 +48,7 @@ SPEC = ServiceSpec(
     ),
     handlers=handlers,
     build_runtime=Runtime.build,
+    lane_tasks=LANE_TASKS,
     on_startup=(_prepare_signing_keys,),
 )
 

@@ -1,6 +1,6 @@
 """Settings of the users service, read from environment variables."""
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from microblog_common.settings import ServiceSettings
 
@@ -26,6 +26,12 @@ class Settings(ServiceSettings):
     password_reset_window_seconds: int = 1800
     # The web UI page the reset email links to (on `public_url`).
     password_reset_path: str = "/auth/reset"  # noqa: S105
+
+    # Retention of spent secrets, pruned by the event lane: the revocation feed (a gateway needs the
+    # rows since it last read the feed; one that falls further behind asks about every token
+    # again), and reset tokens and authorization codes once used or expired.
+    token_revocation_feed_retention_seconds: float = Field(86400.0, gt=0)
+    spent_secret_retention_seconds: float = Field(7 * 86400.0, gt=0)
 
     # Argon2id cost (argon2-cffi's defaults, RFC 9106's low-memory profile). Hashes made with other
     # parameters are upgraded at the next successful sign-in.

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
-from microblog_common.internal_auth import Identity, optional_token, require_token, require_user
+from microblog_common.internal_auth import (
+    Identity,
+    identity_from_request,
+    optional_token,
+    require_token,
+    require_user,
+)
 from microblog_common.params import body
 from microblog_common.urls import PublicUrls
 from users.accounts import service
@@ -88,6 +95,22 @@ def lookup(
 def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
     account = service.get_account(session, parse_id(account_id))
     return AccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+
+
+class InstanceStats(BaseModel):
+    user_count: int
+    status_count: int
+    # Accounts that posted in the last 30 days (Mastodon counts sign-ins; this service knows posts).
+    active_month: int
+
+
+@router.get("/internal/stats", response_model=InstanceStats, include_in_schema=False)
+def instance_stats(request: Request, session: SessionDep) -> InstanceStats:
+    """For the gateway's instance entities."""
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the gateway only")
+    users, statuses, active = service.instance_stats(session)
+    return InstanceStats(user_count=users, status_count=statuses, active_month=active)
 
 
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}

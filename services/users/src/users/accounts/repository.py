@@ -99,3 +99,16 @@ def uncount_status(session: Session, status_id: int) -> None:
         session.execute(
             update(Account).where(Account.id == gone).values(statuses_count=Account.statuses_count - 1)
         )
+
+
+def instance_stats(session: Session, active_since: datetime) -> tuple[int, int, int]:
+    """Accounts, the statuses they count (Mastodon's `status_count`: the sum of
+    `statuses_count`), and accounts that posted since `active_since`."""
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Account.statuses_count), 0),
+            func.count().filter(Account.last_status_at >= active_since),
+        ).select_from(Account)
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

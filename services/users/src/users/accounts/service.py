@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -253,3 +253,8 @@ def update_credentials(
         version=account.version,
     )
     return account
+
+
+def instance_stats(session: Session) -> tuple[int, int, int]:
+    """Accounts, their counted statuses, and accounts active (posting) in the last 30 days."""
+    return repository.instance_stats(session, datetime.now(UTC) - timedelta(days=30))

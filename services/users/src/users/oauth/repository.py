@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -48,3 +50,10 @@ def delete_pending_codes(session: Session, account_id: int, application_id: int 
     if application_id is not None:
         stmt = stmt.where(AuthorizationCode.application_id == application_id)
     return session.execute(stmt).rowcount
+
+
+def prune_codes(session: Session, expired_before: datetime) -> int:
+    """Codes that expired before the cutoff, exchanged or not: past it, a replay of one is just an
+    unknown code (its token was issued long ago and stays valid until revoked)."""
+    stmt = delete(AuthorizationCode).where(AuthorizationCode.expires_at < expired_before)
+    return int(session.execute(stmt).rowcount)

@@ -46,3 +46,17 @@ def record_request(session: Session, row: PasswordResetRequest, forget_before: d
     )
     session.add(row)
     session.flush()
+
+
+def prune(session: Session, *, tokens_done_before: datetime, requests_before: datetime) -> int:
+    """Tokens used or expired before the cutoff, and requests older than the rate window."""
+    tokens = session.execute(
+        delete(PasswordResetToken).where(
+            (PasswordResetToken.expires_at < tokens_done_before)
+            | (PasswordResetToken.used_at < tokens_done_before)
+        )
+    ).rowcount
+    requests = session.execute(
+        delete(PasswordResetRequest).where(PasswordResetRequest.created_at < requests_before)
+    ).rowcount
+    return int(tokens) + int(requests)

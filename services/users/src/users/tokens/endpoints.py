@@ -1,6 +1,9 @@
-"""What the gateway needs to verify tokens on its own: the public keys and the revocation feed."""
+"""What the gateway needs to verify tokens on its own: the public keys, each token's status, and the
+feed of revocations since it started (see the gateway's `tokens.py`)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -9,7 +12,7 @@ from microblog_common.errors import Forbidden
 from microblog_common.internal_auth import identity_from_request
 from users.runtime import RuntimeDep
 from users.tokens import repository
-from users.tokens.schemas import Revocation, RevocationFeed
+from users.tokens.schemas import Revocation, RevocationFeed, TokenStatus
 
 router = APIRouter(tags=["tokens"])
 
@@ -22,18 +25,36 @@ def jwks(session: SessionDep, runtime: RuntimeDep, response: Response) -> dict:
     return {"keys": runtime.keys.published(session)}
 
 
+def _gateway_only(request: Request) -> None:
+    # The gateway calls these for itself, never on behalf of a client's token.
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the gateway only")
+
+
 @router.get("/internal/token-revocations", response_model=RevocationFeed)
 def token_revocations(
     request: Request,
     session: SessionDep,
     after: int = Query(0, ge=0),
     limit: int = Query(500, ge=1, le=MAX_FEED_PAGE),
+    latest: bool = Query(False, description="only where the feed is now (a gateway starting)"),
 ) -> RevocationFeed:
-    # The gateway calls this for itself, never on behalf of a client's token.
-    if identity_from_request(request) is not None:
-        raise Forbidden("This endpoint is for the gateway only")
+    _gateway_only(request)
+    oldest, newest = repository.feed_bounds(session)
+    if latest:
+        return RevocationFeed(revocations=[], next_cursor=newest or 0, oldest_cursor=oldest)
     rows = repository.revocations_after(session, after, limit)
     return RevocationFeed(
         revocations=[Revocation(cursor=r.cursor, jti=r.jti, expires_at=r.expires_at) for r in rows],
         next_cursor=rows[-1].cursor if rows else after,
+        oldest_cursor=oldest,
     )
+
+
+@router.get("/internal/tokens/{jti}", response_model=TokenStatus)
+def token_status(request: Request, session: SessionDep, jti: str) -> TokenStatus:
+    """Whether the token with this id is live (issued, not revoked, not expired)."""
+    _gateway_only(request)
+    token_id = int(jti) if jti.isdigit() and len(jti) <= 19 else None
+    active = token_id is not None and repository.token_is_active(session, token_id, datetime.now(UTC))
+    return TokenStatus(jti=jti, active=active)

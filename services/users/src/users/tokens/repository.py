@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, text, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from users.models import AccessToken, SigningKey, TokenRevocation
@@ -122,3 +122,23 @@ def revocations_after(session: Session, cursor: int, limit: int) -> Sequence[Tok
         .limit(limit)
     )
     return session.scalars(stmt).all()
+
+
+def feed_bounds(session: Session) -> tuple[int | None, int | None]:
+    """The oldest and newest cursor the feed still holds (None, None when empty)."""
+    row = session.execute(select(func.min(TokenRevocation.cursor), func.max(TokenRevocation.cursor))).one()
+    return row[0], row[1]
+
+
+def token_is_active(session: Session, token_id: int, now: datetime) -> bool:
+    row = session.execute(
+        select(AccessToken.revoked_at, AccessToken.expires_at).where(AccessToken.id == token_id)
+    ).one_or_none()
+    return row is not None and row.revoked_at is None and row.expires_at > now
+
+
+def prune_revocations(session: Session, created_before: datetime) -> int:
+    """Feed rows older than the window a gateway may need (its remembered answers' lifetime and
+    an outage); the tokens themselves stay revoked in their own rows."""
+    stmt = delete(TokenRevocation).where(TokenRevocation.created_at < created_before)
+    return int(session.execute(stmt).rowcount)
