@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from search import documents, generations
 from search.generations import GenerationState
 from search.index.base import Document, IndexUnavailable, SearchIndex
+from search.memory import MemoryReleaser
 from search.models import ACCOUNT, STATUS, Account, IndexChange, Status
 from search.replica import QUEUED
 
@@ -108,6 +109,7 @@ class Indexer:
         self.settings = runtime.settings
         self.wake = asyncio.Event()
         self._created: set[str] = set()
+        self.memory = MemoryReleaser()
 
     def _on_commit(self, loop: asyncio.AbstractEventLoop) -> None:
         def hook(session: Session) -> None:
@@ -140,6 +142,7 @@ class Indexer:
             targets.append(plan.pending.name)
         if plan.documents:
             await self.index.write(targets, plan.documents)
+            self.memory.after_writing()
         if plan.seqs:
             await self._in_transaction(_forget, plan.seqs)
         busy = len(plan.seqs) >= self.settings.index_batch_size
@@ -156,6 +159,7 @@ class Indexer:
         )
         if docs:
             await self.index.write([generation.name], docs)
+            self.memory.after_writing()
         await self._in_transaction(
             lambda s: generations.advance(
                 s,
@@ -197,6 +201,8 @@ class Indexer:
                 if busy:
                     continue
                 await self._wait(self.settings.index_poll_interval_seconds)
+                if self.wake.is_set() and self.settings.index_linger_seconds:
+                    await self.lane.sleep(self.settings.index_linger_seconds)
         finally:
             await self.index.close()
 

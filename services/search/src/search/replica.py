@@ -92,11 +92,13 @@ def upsert_status(session: Session, snapshot: StatusSnapshot, *, mark: int | Non
         if mark is not None:
             values["rebuild_mark"] = mark
         session.execute(update(Status).where(Status.id == status_id).values(**values))
+    _set_tags(session, snapshot, status_id, account_id)
+    enqueue(session, STATUS, [status_id])
+    # Last: the author's row stays locked only until the commit that follows (a burst of one
+    # author's statuses queues on it).
     counted = snapshot.visibility in COUNTED_VISIBILITIES
     if counted != counted_before:
         _count_status(session, account_id, 1 if counted else -1, snapshot.created_at if counted else None)
-    _set_tags(session, snapshot, status_id, account_id)
-    enqueue(session, STATUS, [status_id])
 
 
 def mark_status_seen(session: Session, status_id: int, mark: int) -> None:

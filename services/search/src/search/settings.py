@@ -32,18 +32,21 @@ class Settings(ServiceSettings):
     elasticsearch_shards: int = Field(1, ge=1)
     elasticsearch_replicas: int = Field(0, ge=0)
     search_index_dir: Path | None = None
-    # Memory the embedded index's writer may use before it flushes a segment (tantivy needs at
-    # least 15 MB for its one thread).
-    search_index_writer_heap_mb: int = Field(24, ge=15)
+    # Memory each of the embedded index's writers (statuses, accounts) may use before it flushes a
+    # segment (tantivy needs at least 15 MB for its one thread).
+    search_index_writer_heap_mb: int = Field(15, ge=15)
 
     # The indexer (a lane task): documents applied per batch, and how often it looks for changes
     # when nothing woke it (a consumed event wakes it at once).
     index_batch_size: int = Field(500, ge=1, le=10_000)
     index_poll_interval_seconds: float = Field(1.0, gt=0)
+    # How long the indexer lets changes gather after it is woken, so a burst is one batch (one
+    # bulk request, one tantivy commit) rather than many.
+    index_linger_seconds: float = Field(0.05, ge=0, le=1)
     # The longest pause between attempts while the index is unreachable (doubling from 1 s).
     index_retry_max_seconds: float = Field(30.0, gt=0)
     # Documents read from the replica per step of a rebuild.
-    rebuild_batch_size: int = Field(2000, ge=1, le=50_000)
+    rebuild_batch_size: int = Field(1000, ge=1, le=50_000)
 
     # Where `python -m search.manage rebuild` reads the exports from (signed internal calls).
     users_url: str | None = None

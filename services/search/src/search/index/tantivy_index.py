@@ -163,7 +163,7 @@ class _Reader:
 
 
 class TantivyIndex(SearchIndex):
-    def __init__(self, root: Path, *, writer_heap_mb: int = 24):
+    def __init__(self, root: Path, *, writer_heap_mb: int = 15):
         self.root = Path(root)
         self.writer_heap = writer_heap_mb * 1_000_000
         self._writers: dict[str, _Generation] = {}
