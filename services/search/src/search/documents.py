@@ -51,7 +51,7 @@ def status_document(row: Status, favouriters: Sequence[int]) -> StatusDocument:
         searchable_by=tuple(sorted({row.account_id, *mentions, *favouriters})),
         is_reply=snapshot.in_reply_to_id is not None,
         sensitive=snapshot.sensitive,
-        has=("link",) if links(snapshot.text) else (),
+        has=("link",) if "http" in snapshot.text and links(snapshot.text) else (),
         created_at=snapshot.created_at,
         revision=row.revision,
     )

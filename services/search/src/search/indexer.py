@@ -72,10 +72,21 @@ def _forget(session: Session, seqs: list[int]) -> None:
         session.execute(delete(IndexChange).where(IndexChange.seq.in_(chunk)))
 
 
-def _scan(session: Session, generation: GenerationState, batch: int) -> tuple[list[Document], int, int, bool]:
+@dataclass
+class _BuildCursor:
+    """How far this process has written a generation being built (ahead of what is recorded until
+    the next commit)."""
+
+    statuses_after: int
+    accounts_after: int
+    pending: int = 0
+
+
+def _scan(
+    session: Session, statuses_after: int, accounts_after: int, batch: int
+) -> tuple[list[Document], int, int, bool]:
     """The next documents of a generation being built: statuses, then accounts, in id order.
     Returns them, the new positions and whether the scan is complete."""
-    statuses_after, accounts_after = generation.statuses_after, generation.accounts_after
     if statuses_after >= 0:
         ids = list(
             session.scalars(
@@ -109,6 +120,7 @@ class Indexer:
         self.settings = runtime.settings
         self.wake = asyncio.Event()
         self._created: set[str] = set()
+        self._cursors: dict[int, _BuildCursor] = {}
         self.memory = MemoryReleaser()
 
     def _on_commit(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -151,26 +163,39 @@ class Indexer:
         return busy
 
     async def _build(self, generation: GenerationState) -> bool:
+        """One batch of the build; its progress is recorded only once the index has committed
+        what came before it, so a build that stops (a crash, a deploy) resumes without a gap."""
         if generation.state == generations.REQUESTED:
             await self._in_transaction(generations.set_state, generation.id, generations.BUILDING)
             log.info("index_generation_building", generation=generation.name)
-        docs, statuses_after, accounts_after, complete = await self._in_transaction(
-            _scan, generation, self.settings.rebuild_batch_size
-        )
-        if docs:
-            await self.index.write([generation.name], docs)
-            self.memory.after_writing()
-        await self._in_transaction(
-            lambda s: generations.advance(
-                s,
-                generation.id,
-                statuses_after=statuses_after,
-                accounts_after=accounts_after,
-                documents=len(docs),
+        cursor = self._cursors.get(generation.id)
+        if cursor is None:
+            cursor = self._cursors[generation.id] = _BuildCursor(
+                generation.statuses_after, generation.accounts_after
             )
+        docs, cursor.statuses_after, cursor.accounts_after, complete = await self._in_transaction(
+            _scan, cursor.statuses_after, cursor.accounts_after, self.settings.rebuild_batch_size
         )
+        cursor.pending += len(docs)
+        flush = complete or cursor.pending >= self.settings.rebuild_commit_documents
+        await self.index.write([generation.name], docs, commit=flush)
+        if docs:
+            self.memory.after_writing()
+        if flush:
+            written = cursor.pending
+            cursor.pending = 0
+            await self._in_transaction(
+                lambda s: generations.advance(
+                    s,
+                    generation.id,
+                    statuses_after=cursor.statuses_after,
+                    accounts_after=cursor.accounts_after,
+                    documents=written,
+                )
+            )
         if not complete:
             return True
+        self._cursors.pop(generation.id, None)
         await self.index.publish(generation.name)
 
         def switch(session: Session) -> list[str]:

@@ -45,8 +45,10 @@ class Settings(ServiceSettings):
     index_linger_seconds: float = Field(0.05, ge=0, le=1)
     # The longest pause between attempts while the index is unreachable (doubling from 1 s).
     index_retry_max_seconds: float = Field(30.0, gt=0)
-    # Documents read from the replica per step of a rebuild.
+    # Documents read from the replica per step of a rebuild, and how many are written between two
+    # commits of the new index (its progress is recorded at each).
     rebuild_batch_size: int = Field(1000, ge=1, le=50_000)
+    rebuild_commit_documents: int = Field(50_000, ge=1)
 
     # Where `python -m search.manage rebuild` reads the exports from (signed internal calls).
     users_url: str | None = None

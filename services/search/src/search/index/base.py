@@ -113,8 +113,12 @@ class SearchIndex(ABC):
         """An empty index for the generation (nothing happens if it exists)."""
 
     @abstractmethod
-    async def write(self, names: Sequence[str], documents: Sequence[Document]) -> None:
-        """Applies the documents to each generation named, durably, or raises IndexUnavailable."""
+    async def write(
+        self, names: Sequence[str], documents: Sequence[Document], *, commit: bool = True
+    ) -> None:
+        """Applies the documents to each generation named, or raises IndexUnavailable. With
+        `commit`, everything written so far is durable and searchable when this returns; without,
+        it may not be until a later commit (a build commits every so many documents)."""
 
     @abstractmethod
     async def publish(self, name: str) -> None:

@@ -225,7 +225,9 @@ class ElasticsearchIndex(SearchIndex):
             except TransportError as exc:
                 raise _unavailable(exc) from exc
 
-    async def write(self, names: Sequence[str], documents: Sequence[Document]) -> None:
+    async def write(
+        self, names: Sequence[str], documents: Sequence[Document], *, commit: bool = True
+    ) -> None:
         operations: list[Mapping[str, Any]] = []
         for name in names:
             statuses, accounts = self._index_names(name)
@@ -242,9 +244,12 @@ class ElasticsearchIndex(SearchIndex):
                     operations.append({"index": meta})
                     operations.append(_source(document))
         if not operations:
+            if commit and names:
+                await self._refresh(names)
             return
         try:
-            response = await self.client.bulk(operations=operations, refresh=True)
+            # Refreshed at once: a status is searchable as soon as its batch is written.
+            response = await self.client.bulk(operations=operations, refresh=commit)
         except (ApiError, TransportError) as exc:
             raise _unavailable(exc) from exc
         if response.get("errors"):
@@ -254,6 +259,12 @@ class ElasticsearchIndex(SearchIndex):
                 # 409: the index holds this revision or a newer one; 404: nothing to delete.
                 if status >= 300 and status != 409 and not (action == "delete" and status == 404):
                     raise IndexUnavailable(f"Elasticsearch refused a {action}: {result.get('error')}")
+
+    async def _refresh(self, names: Sequence[str]) -> None:
+        try:
+            await self.client.indices.refresh(index=[i for name in names for i in self._index_names(name)])
+        except (ApiError, TransportError) as exc:
+            raise _unavailable(exc) from exc
 
     async def publish(self, name: str) -> None:
         statuses, accounts = self._index_names(name)

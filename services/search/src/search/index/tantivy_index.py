@@ -285,14 +285,17 @@ class TantivyIndex(SearchIndex):
             for writer in (generation.statuses_writer, generation.accounts_writer):
                 writer.commit()
 
-    async def write(self, names: Sequence[str], documents: Sequence[Document]) -> None:
-        await anyio.to_thread.run_sync(self._write, names, documents)
+    async def write(
+        self, names: Sequence[str], documents: Sequence[Document], *, commit: bool = True
+    ) -> None:
+        await anyio.to_thread.run_sync(self._write, names, documents, commit)
 
-    def _write(self, names: Sequence[str], documents: Sequence[Document]) -> None:
+    def _write(self, names: Sequence[str], documents: Sequence[Document], commit: bool) -> None:
         with self._lock:
             for name in names:
                 generation = self._generation(name)
-                touched = {"statuses": False, "accounts": False}
+                # A commit covers what earlier writes left uncommitted too.
+                touched = {"statuses": commit, "accounts": commit}
                 for document in documents:
                     accounts = isinstance(document, AccountDocument) or (
                         isinstance(document, Removal) and document.kind == ACCOUNT_KIND
@@ -305,7 +308,7 @@ class TantivyIndex(SearchIndex):
                     elif isinstance(document, AccountDocument):
                         writer.add_document(_account_document(document))
                 for kind, changed in touched.items():
-                    if changed:
+                    if changed and commit:
                         getattr(generation, f"{kind}_writer").commit()
                         getattr(generation, kind).reload()
 
