@@ -6,24 +6,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from search.models import Account, Favourite, Follow, Status, TagUse
+
+# Built once, run with the ids bound (an `in_` of a literal list coerces every element per call).
+IDS = bindparam("ids", expanding=True)
+_STATUSES = select(Status).where(Status.id.in_(IDS), Status.deleted.is_(False))
+_ACCOUNTS = select(Account).where(Account.id.in_(IDS), Account.deleted.is_(False))
 
 
 def statuses(session: Session, ids: Sequence[int]) -> dict[int, Status]:
     if not ids:
         return {}
-    rows = session.scalars(select(Status).where(Status.id.in_(list(ids)), Status.deleted.is_(False)))
-    return {row.id: row for row in rows}
+    return {row.id: row for row in session.scalars(_STATUSES, {"ids": list(ids)})}
 
 
 def accounts(session: Session, ids: Sequence[int]) -> dict[int, Account]:
     if not ids:
         return {}
-    rows = session.scalars(select(Account).where(Account.id.in_(list(ids)), Account.deleted.is_(False)))
-    return {row.id: row for row in rows}
+    return {row.id: row for row in session.scalars(_ACCOUNTS, {"ids": list(ids)})}
 
 
 def accounts_by_username(session: Session, usernames: Sequence[str]) -> dict[str, Account]:

@@ -8,8 +8,8 @@ that mention the viewer; never anyone else's private or direct ones; anonymous c
 statuses only. The index applies it, and every hit is checked again against the replica before it
 is rendered, so an index that lags behind a deletion never shows what is gone.
 
-Runs on the request's worker thread (its database session is synchronous); the index, which is
-asynchronous, is called on the event loop through `anyio.from_thread`."""
+Runs on the request's worker thread (its database session is synchronous), and so do the
+index's searches (`SearchIndex.*_from_thread`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from anyio import from_thread
 from sqlalchemy.orm import Session
 
 from microblog_common.errors import ServiceUnavailable, Unauthorized
@@ -204,7 +203,7 @@ def search_statuses(
         limit=limit,
     )
     try:
-        hits = from_thread.run(runtime.index.search_statuses, query)
+        hits = runtime.index.search_statuses_from_thread(query)
     except IndexUnavailable as exc:
         raise unavailable(exc) from exc
     return render_statuses(session, runtime, hits, viewer_id)
@@ -247,7 +246,7 @@ def search_accounts(
         return []
     query = AccountQuery(words, followed, only_followed=following, fuzzy=fuzzy, offset=offset, limit=limit)
     try:
-        ids = from_thread.run(runtime.index.search_accounts, query)
+        ids = runtime.index.search_accounts_from_thread(query)
     except IndexUnavailable as exc:
         raise unavailable(exc) from exc
     # An exact username comes first (what `toot` and `@name` look for), when it qualifies.

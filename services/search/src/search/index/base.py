@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from anyio import from_thread
+
 from search.query import Criteria
 
 STATUS_KIND = "status"
@@ -94,7 +96,17 @@ class AccountQuery:
 
 
 class SearchIndex(ABC):
-    """Searches run in the API process; writes in the event lane (`indexer.py`)."""
+    """Searches run in the API process; writes in the event lane (`indexer.py`).
+
+    A request's worker thread searches through `*_from_thread`: by default on the event loop
+    (an asynchronous client); a backend that searches synchronously does it in the calling thread,
+    without the two thread hops, which cost more than the search itself on a busy machine."""
+
+    def search_statuses_from_thread(self, query: StatusQuery) -> list[StatusHit]:
+        return from_thread.run(self.search_statuses, query)
+
+    def search_accounts_from_thread(self, query: AccountQuery) -> list[int]:
+        return from_thread.run(self.search_accounts, query)
 
     @abstractmethod
     async def start(self) -> None: ...

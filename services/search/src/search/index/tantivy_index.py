@@ -212,6 +212,12 @@ class TantivyIndex(SearchIndex):
     async def search_statuses(self, query: StatusQuery) -> list[StatusHit]:
         return await anyio.to_thread.run_sync(self._search_statuses, query)
 
+    def search_statuses_from_thread(self, query: StatusQuery) -> list[StatusHit]:
+        return self._search_statuses(query)
+
+    def search_accounts_from_thread(self, query: AccountQuery) -> list[int]:
+        return self._search_accounts(query)
+
     def _search_statuses(self, query: StatusQuery) -> list[StatusHit]:
         readers = self._reader()
         if readers is None:
