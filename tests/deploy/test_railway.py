@@ -5,6 +5,7 @@ everything the image is built from, and an operator guide that lists every varia
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import subprocess
 import tomllib
@@ -177,3 +178,27 @@ def test_readme_documents_every_variable(component: str) -> None:
 def test_readme_names_every_config_file_path(component: str) -> None:
     path = _config_path(component)
     assert f"`/{path.relative_to(REPO).as_posix()}`" in README.read_text()
+
+
+# -- the optional worker services ------------------------------------------------------------
+
+
+def test_each_service_has_an_optional_worker_config(service: str, folder_of) -> None:
+    """`<service>-worker` on Railway: the same image and watch patterns as the service, started
+    with the worker entry point, checked on its readiness, and no migration of its own."""
+    api = tomllib.loads((folder_of(service) / "railway.toml").read_text())
+    worker = tomllib.loads((folder_of(service) / "railway.worker.toml").read_text())
+    assert set(worker) <= DOCUMENTED[""]
+    for section in ("build", "deploy"):
+        assert set(worker[section]) <= DOCUMENTED[section], section
+    assert worker["build"] == api["build"]
+    deploy = worker["deploy"]
+    assert deploy["startCommand"] == f"python -m {service}.worker"
+    assert importlib.util.find_spec(f"{service}.worker") is not None
+    assert "preDeployCommand" not in deploy
+    assert deploy["healthcheckPath"] == "/health/ready"
+    assert deploy["restartPolicyType"] in RESTART_POLICIES and deploy["restartPolicyMaxRetries"] > 0
+    for key in INTEGER_KEYS & set(deploy):
+        assert type(deploy[key]) is int
+    path = (folder_of(service) / "railway.worker.toml").relative_to(REPO).as_posix()
+    assert f"`/{path}`" in README.read_text()

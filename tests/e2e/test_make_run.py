@@ -71,3 +71,9 @@ def test_make_run_serves_every_service_ready_and_stops_cleanly(make_run):
     output = log.read()
     assert "microblog_stopped" in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
+    # One process, six servers: no line says the same thing once per service at start or stop,
+    # and uvicorn's ordinary lines don't carry its misleading "uvicorn.error" logger name.
+    messages = [line.split(" ", 1)[1] for line in output.splitlines() if line[:4].isdigit() and " " in line]
+    lifecycle = [m for m in messages if " request " not in m]
+    assert not {m for m in lifecycle if lifecycle.count(m) > 1}, lifecycle
+    assert "uvicorn.error" not in output

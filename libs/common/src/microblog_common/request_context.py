@@ -20,6 +20,17 @@ def _clean(value: str | None) -> str | None:
     return value if value and _VALID_ID.match(value) else None
 
 
+# Requests logged at debug only: probes, the metrics scraper, and the gateway's own polling of the
+# services (every 2 s), which would otherwise be most of a quiet service's log.
+QUIET_PREFIXES = (
+    "/health/",
+    "/metrics",
+    "/internal/token-revocations",
+    "/internal/stats",
+    "/internal/translation",
+)
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str, trust_incoming_ids: bool = True):
         self.app = app
@@ -58,11 +69,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if not scope["path"].startswith("/health/"):
-                log.info(
-                    "request",
-                    method=scope.get("method", "WS"),
-                    path=scope["path"],
-                    status=status["code"],
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+            write = log.debug if scope["path"].startswith(QUIET_PREFIXES) else log.info
+            write(
+                "request",
+                method=scope.get("method", "WS"),
+                path=scope["path"],
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values people paste from examples; refusing them outside development stops a deploy that
@@ -88,9 +88,10 @@ class ServiceSettings(BaseServiceSettings):
     lane_db_pool_size: int = Field(5, ge=1)
     lane_db_max_overflow: int = Field(5, ge=0)
     lane_threads: int = Field(8, ge=1)
-    # Where a worker process answers /health/live, /health/ready and /metrics.
+    # Where a worker process answers /health/live, /health/ready and /metrics: WORKER_PORT, else
+    # PORT (what a platform gives the process and probes), else 8080.
     worker_host: str = "0.0.0.0"  # noqa: S104 - a worker's health port, on the private network
-    worker_port: int = Field(8080, ge=1, le=65535)
+    worker_port: int = Field(8080, ge=1, le=65535, validation_alias=AliasChoices("WORKER_PORT", "PORT"))
 
     # Retention of bookkeeping rows, pruned by the event lane every RETENTION_INTERVAL_SECONDS: inbox
     # rows (a duplicate older than this is no longer expected) and published outbox rows.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import os
 import secrets
 import shutil
@@ -149,9 +150,15 @@ async def _wait_started(
 
 def main() -> None:
     configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"), json=False)
+    # Six uvicorn servers share the process: their start and stop lines would each come six times.
+    # The runner says once what matters (microblog_ready, microblog_stopped); warnings still show.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     data_dir = Path(os.environ.get("MICROBLOG_DATA_DIR", ".data")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"Microblog (embedded mode) starting on http://{host}:{port}  data: {data_dir}", flush=True)
     asyncio.run(serve(host, port, data_dir))
+    # Stopped: a second Ctrl-C (a terminal sends one to `uv` too, which passes it on) must not
+    # interrupt the interpreter's own shutdown with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
