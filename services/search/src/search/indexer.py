@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from sqlalchemy import delete, select
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from search.runtime import Runtime
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -130,8 +132,8 @@ class Indexer:
 
         self.lane.db.on_commit(hook)
 
-    async def _in_transaction(self, fn, *args):  # type: ignore[no-untyped-def]
-        def run():  # type: ignore[no-untyped-def]
+    async def _in_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        def run() -> T:
             with self.lane.db.unit_of_work() as session:
                 return fn(session, *args)
 

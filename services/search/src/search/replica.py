@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from sqlalchemy import and_, case, delete, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot
@@ -150,11 +153,11 @@ def tombstone_statuses(session: Session, condition: object) -> None:
 # -- accounts ---------------------------------------------------------------------------------
 
 
-def _follow_count(column: object, account_id: int) -> object:
+def _follow_count(column: InstrumentedAttribute[int], account_id: int) -> ScalarSelect[int]:
     return (
         select(func.count())
         .select_from(Follow)
-        .where(column == account_id, Follow.active.is_(True))  # type: ignore[operator]
+        .where(column == account_id, Follow.active.is_(True))
         .scalar_subquery()
     )
 
@@ -293,5 +296,5 @@ def set_favourite(session: Session, account_id: int, status_id: int, *, active: 
         set_={"active": active, "at": at},
         where=and_(Favourite.at <= literal(at, Favourite.at.type)),
     )
-    if session.execute(stmt).rowcount:
+    if cast(CursorResult[Any], session.execute(stmt)).rowcount:
         _touch_statuses(session, [status_id])

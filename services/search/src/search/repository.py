@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import BindParameter, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from search.models import Account, Favourite, Follow, Status, TagUse
 
 # Built once, run with the ids bound (an `in_` of a literal list coerces every element per call).
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _STATUSES = select(Status).where(Status.id.in_(IDS), Status.deleted.is_(False))
 _ACCOUNTS = select(Account).where(Account.id.in_(IDS), Account.deleted.is_(False))
 

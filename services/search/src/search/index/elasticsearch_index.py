@@ -270,10 +270,11 @@ class ElasticsearchIndex(SearchIndex):
         statuses, accounts = self._index_names(name)
         actions: list[dict[str, Any]] = []
         for alias, index in ((self.statuses_alias, statuses), (self.accounts_alias, accounts)):
+            holders: Any = {}
             try:
                 holders = await self.client.indices.get_alias(name=alias)
             except NotFoundError:
-                holders = {}
+                pass
             except (ApiError, TransportError) as exc:
                 raise _unavailable(exc) from exc
             actions += [{"remove": {"index": old, "alias": alias}} for old in holders if old != index]
@@ -372,9 +373,7 @@ def _status_query(query: StatusQuery) -> tuple[dict[str, Any] | None, dict[str, 
         if clause.occur is Occur.must_not:
             must_not.append(_exact(clause))
         else:
-            (must if clause.occur is Occur.must else should).append(
-                _clause(clause, query.fuzzy and clause.occur is not Occur.must_not)
-            )
+            (must if clause.occur is Occur.must else should).append(_clause(clause, query.fuzzy))
     text_parts = should + must
     text_query = {"bool": {"should": text_parts}} if text_parts else None
     viewer = query.viewer_id

@@ -372,6 +372,10 @@ def _account_document(doc: AccountDocument) -> Any:
 # -- compiling queries ------------------------------------------------------------------------
 
 
+def _words(tokens: list[str]) -> list[str | tuple[int, str]]:
+    return list(tokens)
+
+
 def _word_query(token: str, fuzzy: bool) -> Any:
     exact = Q.boost_query(_term("text", token), EXACT_BOOST)
     distance = fuzzy_distance(token) if fuzzy else 0
@@ -386,7 +390,7 @@ def _clause_query(clause: TextClause, fuzzy: bool) -> Any | None:
     if not tokens:
         return None
     if len(tokens) > 1 and clause.phrase:
-        return Q.boost_query(Q.phrase_query(STATUS_SCHEMA, "text", tokens), PHRASE_BOOST)
+        return Q.boost_query(Q.phrase_query(STATUS_SCHEMA, "text", _words(tokens)), PHRASE_BOOST)
     if len(tokens) > 1:
         return Q.boolean_query(
             [(MUST, _word_query(t, fuzzy and clause.occur is not Occur.must_not)) for t in tokens]
@@ -399,7 +403,7 @@ def _exact_clause(clause: TextClause) -> Any | None:
     if not tokens:
         return None
     if len(tokens) > 1:
-        return Q.phrase_query(STATUS_SCHEMA, "text", tokens)
+        return Q.phrase_query(STATUS_SCHEMA, "text", _words(tokens))
     return _term("text", tokens[0])
 
 
@@ -407,7 +411,8 @@ def _compile_status_query(query: StatusQuery) -> tuple[Any | None, Any]:
     """(the text part, for highlights; the whole query)."""
     criteria = query.criteria
     subqueries: list[tuple[Any, Any]] = [(MUST, _const(Q.all_query()))]
-    shoulds, musts = [], []
+    shoulds: list[Any] = []
+    musts: list[Any] = []
     for clause in criteria.clauses:
         if clause.occur is Occur.must_not:
             exact = _exact_clause(clause)
