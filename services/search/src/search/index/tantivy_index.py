@@ -52,6 +52,11 @@ USERNAME_SCORE = 10.0
 FOLLOWED_SCORE = 5.0
 PREFIX_SCORE = 2.0
 ACCOUNT_CANDIDATES = 400
+OPEN_VISIBILITIES = ("public", "unlisted")
+# A word found in more documents than this (and a thousandth of them) is taken as spelled right:
+# no typo variants are searched for it. Expanding a frequent word's variants would score a large
+# share of the index for matches that rank below its own anyway.
+FUZZY_MAX_DOC_FREQ = 50
 
 
 def fuzzy_distance(word: str) -> int:
@@ -85,7 +90,8 @@ def _status_schema() -> Any:
     builder.add_text_field("id", tokenizer_name="raw")
     builder.add_integer_field("sort_id", indexed=True, fast=True)
     builder.add_text_field("text", stored=True, tokenizer_name=TEXT_ANALYZER)
-    for name in ("account_id", "language", "tags", "visibility", "mentions", "searchable_by", "has", "flags"):
+    keywords = ("account_id", "language", "tags", "visibility", "mentions", "searchable_by", "has")
+    for name in (*keywords, "flags", "allowed"):
         builder.add_text_field(name, tokenizer_name="raw")
     return builder.build()
 
@@ -223,7 +229,7 @@ class TantivyIndex(SearchIndex):
         if readers is None:
             return []
         searcher = readers[0].searcher()
-        text_query, compiled = _compile_status_query(query)
+        text_query, compiled = _compile_status_query(query, searcher)
         latest = query.latest or text_query is None
         order = tantivy.Order.Asc if (latest and query.min_id is not None) else tantivy.Order.Desc
         if latest:
@@ -354,7 +360,12 @@ def _status_document(doc: StatusDocument) -> Any:
         "mentions": [str(m) for m in doc.mentions],
         "searchable_by": [str(a) for a in doc.searchable_by],
         "has": list(doc.has),
-        "flags": [name for name, on in (("reply", doc.is_reply), ("sensitive", doc.sensitive)) if on],
+        "flags": [name for name, on in (("reply", doc.is_reply), ("sensitive", doc.sensitive)) if on]
+        + (["restricted"] if doc.visibility not in OPEN_VISIBILITIES else []),
+        # Who may find a followers-only or direct status: its author and the accounts it mentions.
+        "allowed": [str(a) for a in {doc.account_id, *doc.mentions}]
+        if doc.visibility not in OPEN_VISIBILITIES
+        else [],
     }
     return tantivy.Document(**{k: v for k, v in fields.items() if v != []})
 
@@ -376,16 +387,20 @@ def _words(tokens: list[str]) -> list[str | tuple[int, str]]:
     return list(tokens)
 
 
-def _word_query(token: str, fuzzy: bool) -> Any:
+def _word_query(token: str, fuzzy: bool, searcher: Any = None) -> Any:
     exact = Q.boost_query(_term("text", token), EXACT_BOOST)
     distance = fuzzy_distance(token) if fuzzy else 0
+    if distance and searcher is not None:
+        frequent = max(FUZZY_MAX_DOC_FREQ, searcher.num_docs // 1000)
+        if searcher.doc_freq("text", token) > frequent:
+            distance = 0
     if not distance:
         return exact
     typo = _const(Q.fuzzy_term_query(STATUS_SCHEMA, "text", token, distance, True), FUZZY_SCORE)
     return Q.boolean_query([(SHOULD, exact), (SHOULD, typo)])
 
 
-def _clause_query(clause: TextClause, fuzzy: bool) -> Any | None:
+def _clause_query(clause: TextClause, fuzzy: bool, searcher: Any = None) -> Any | None:
     tokens = [t for word in clause.words for t in analyze(word)]
     if not tokens:
         return None
@@ -407,10 +422,11 @@ def _exact_clause(clause: TextClause) -> Any | None:
     return _term("text", tokens[0])
 
 
-def _compile_status_query(query: StatusQuery) -> tuple[Any | None, Any]:
-    """(the text part, for highlights; the whole query)."""
+def _compile_status_query(query: StatusQuery, searcher: Any = None) -> tuple[Any | None, Any]:
+    """(the text part, for highlights; the whole query). Filters are exclusions where they can be
+    (a seek into a small posting list per candidate), never unions of large posting lists."""
     criteria = query.criteria
-    subqueries: list[tuple[Any, Any]] = [(MUST, _const(Q.all_query()))]
+    subqueries: list[tuple[Any, Any]] = []
     shoulds: list[Any] = []
     musts: list[Any] = []
     for clause in criteria.clauses:
@@ -419,7 +435,7 @@ def _compile_status_query(query: StatusQuery) -> tuple[Any | None, Any]:
             if exact is not None:
                 subqueries.append((MUST_NOT, exact))
             continue
-        compiled = _clause_query(clause, query.fuzzy)
+        compiled = _clause_query(clause, query.fuzzy, searcher)
         if compiled is None:
             continue
         (musts if clause.occur is Occur.must else shoulds).append(compiled)
@@ -438,17 +454,11 @@ def _compile_status_query(query: StatusQuery) -> tuple[Any | None, Any]:
 
     viewer = query.viewer_id
     if viewer is None:
-        restrict(_term("visibility", "public"))
+        exclude(_term("visibility", "unlisted"))
+        exclude(_term("flags", "restricted"))
     else:
-        restrict(
-            Q.boolean_query(
-                [
-                    (SHOULD, _terms("visibility", ["public", "unlisted"])),
-                    (SHOULD, _term("account_id", viewer)),
-                    (SHOULD, _term("mentions", viewer)),
-                ]
-            )
-        )
+        # Followers-only and direct statuses, except the viewer's own and those mentioning them.
+        exclude(Q.boolean_query([(MUST, _term("flags", "restricted")), (MUST_NOT, _term("allowed", viewer))]))
         if criteria.in_library:
             restrict(_term("searchable_by", viewer))
     if query.author_ids is not None:
@@ -478,6 +488,8 @@ def _compile_status_query(query: StatusQuery) -> tuple[Any | None, Any]:
         restrict(_term("has", value))
     for value in criteria.not_has:
         exclude(_term("has", value))
+    if not any(occur == MUST for occur, _ in subqueries):
+        subqueries.append((MUST, _const(Q.all_query())))  # exclusions need something to exclude from
     return text_query, Q.boolean_query(subqueries)
 
 
