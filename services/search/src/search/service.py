@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from microblog_common.errors import ServiceUnavailable, Unauthorized
 from microblog_common.ids import parse_id
 from search import repository
+from search.highlight import mark
 from search.index.base import AccountQuery, IndexUnavailable, StatusHit, StatusQuery
 from search.models import Account, Status
 from search.query import Criteria, parse, words_of
@@ -76,8 +77,13 @@ def _is_acct(q: str) -> bool:
 
 
 def render_statuses(
-    session: Session, runtime: Runtime, hits: list[StatusHit], viewer_id: int | None
+    session: Session,
+    runtime: Runtime,
+    hits: list[StatusHit],
+    viewer_id: int | None,
+    marked: tuple[list[str], bool] | None = None,
 ) -> list[dict[str, Any]]:
+    """`marked`: the words to highlight (and whether typos count) where the index gave none."""
     rows = repository.statuses(session, [h.id for h in hits])
     visible = [h for h in hits if h.id in rows and may_see(rows[h.id], viewer_id)]
     authors = repository.accounts(session, list({rows[h.id].account_id for h in visible}))
@@ -91,10 +97,17 @@ def render_statuses(
             continue  # its author's account never reached this replica (or is gone)
         if author.id not in rendered:
             rendered[author.id] = account_json(author, runtime.urls)
-        out.append(
-            status_json(status, rendered[author.id], runtime.urls, favourites, viewer_id, hit.highlight)
-        )
+        highlight = hit.highlight
+        if highlight is None and marked is not None:
+            highlight = mark(_searched_text(status), marked[0], fuzzy=marked[1])
+        out.append(status_json(status, rendered[author.id], runtime.urls, favourites, viewer_id, highlight))
     return out
+
+
+def _searched_text(status: Status) -> str:
+    text = str(status.snapshot.get("text", ""))
+    spoiler = str(status.snapshot.get("spoiler_text") or "")
+    return f"{spoiler}\n{text}" if spoiler else text
 
 
 def render_accounts(session: Session, runtime: Runtime, ids: list[int]) -> list[dict[str, Any]]:
@@ -206,7 +219,7 @@ def search_statuses(
         hits = runtime.index.search_statuses_from_thread(query)
     except IndexUnavailable as exc:
         raise unavailable(exc) from exc
-    return render_statuses(session, runtime, hits, viewer_id)
+    return render_statuses(session, runtime, hits, viewer_id, (criteria.words(), params.fuzzy))
 
 
 def _has_filters(criteria: Criteria, params: SearchParams) -> bool:

@@ -11,7 +11,6 @@ matches found only through a typo. Filters score nothing (constant 0)."""
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
@@ -89,7 +88,7 @@ def _status_schema() -> Any:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", tokenizer_name="raw")
     builder.add_integer_field("sort_id", indexed=True, fast=True)
-    builder.add_text_field("text", stored=True, tokenizer_name=TEXT_ANALYZER)
+    builder.add_text_field("text", tokenizer_name=TEXT_ANALYZER)
     keywords = ("account_id", "language", "tags", "visibility", "mentions", "searchable_by", "has")
     for name in (*keywords, "flags", "allowed"):
         builder.add_text_field(name, tokenizer_name="raw")
@@ -243,10 +242,10 @@ class TantivyIndex(SearchIndex):
             return []
         addresses = [address for _, address in hits]
         ids = searcher.fast_field_values("sort_id", addresses)
-        marks = _highlights(searcher, text_query, addresses)
+        # No highlights: the service marks the words in the text it renders (`highlight.py`).
         results = [
-            StatusHit(int(i), float(score) if not latest else 0.0, mark)
-            for (score, _), i, mark in zip(hits, ids, marks, strict=True)
+            StatusHit(int(i), float(score) if not latest else 0.0)
+            for (score, _), i in zip(hits, ids, strict=True)
         ]
         return list(reversed(results)) if order == tantivy.Order.Asc else results
 
@@ -442,7 +441,9 @@ def _compile_status_query(query: StatusQuery, searcher: Any = None) -> tuple[Any
     text_parts = [(SHOULD, q) for q in shoulds] + [(SHOULD, q) for q in musts]
     text_query = Q.boolean_query(text_parts) if text_parts else None
     subqueries += [(MUST, q) for q in musts]
-    if shoulds:
+    if len(shoulds) == 1 and not musts:
+        subqueries.append((MUST, shoulds[0]))  # not wrapped: tantivy can skip blocks of a lone term
+    elif shoulds:
         # With required words the others only rank; without, at least one must match.
         subqueries.append((SHOULD if musts else MUST, Q.boolean_query([(SHOULD, q) for q in shoulds])))
 
@@ -517,31 +518,3 @@ def _compile_account_query(query: AccountQuery) -> Any:
     elif query.only_followed:
         return Q.empty_query()
     return Q.boolean_query(subqueries)
-
-
-def _highlights(searcher: Any, text_query: Any | None, addresses: list[Any]) -> list[str | None]:
-    if text_query is None:
-        return [None] * len(addresses)
-    generator = tantivy.SnippetGenerator.create(searcher, text_query, STATUS_SCHEMA, "text")
-    generator.set_max_num_chars(500)
-    marks: list[str | None] = []
-    for address in addresses:
-        snippet = generator.snippet_from_doc(searcher.doc(address))
-        # Offsets are tantivy's: bytes of the UTF-8 text.
-        fragment = snippet.fragment().encode()
-        ranges = sorted((r.start, r.end) for r in snippet.highlighted())
-        if not ranges:
-            marks.append(None)
-            continue
-
-        def text(start: int, end: int, fragment: bytes = fragment) -> str:
-            return html.escape(fragment[start:end].decode(errors="replace"), quote=False)
-
-        out, position = [], 0
-        for start, end in ranges:
-            out.append(text(position, start))
-            out.append(f"<mark>{text(start, end)}</mark>")
-            position = end
-        out.append(text(position, len(fragment)))
-        marks.append("".join(out))
-    return marks
