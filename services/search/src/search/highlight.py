@@ -12,6 +12,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from rapidfuzz.distance import OSA
+
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -26,22 +28,9 @@ def allowed_edits(word: str) -> int:
 
 
 def within(a: str, b: str, limit: int) -> bool:
-    """Whether the edit distance (Damerau: a swap of neighbours is one edit) is at most `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return False
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) > limit:
-            return False
-        previous2, previous = previous, current
-    return previous[-1] <= limit
+    """Whether the edit distance is at most `limit`, a swap of neighbours counting as one edit (the
+    optimal string alignment distance, as the index's fuzzy queries count)."""
+    return bool(OSA.distance(a, b, score_cutoff=limit) <= limit)
 
 
 def mark(text: str, words: Sequence[str], *, fuzzy: bool) -> str | None:
@@ -49,14 +38,13 @@ def mark(text: str, words: Sequence[str], *, fuzzy: bool) -> str | None:
     wanted = {fold(w) for w in words if w}
     if not wanted:
         return None
+    typo_words = [(w, allowed_edits(w)) for w in wanted if allowed_edits(w)] if fuzzy else []
     out: list[str] = []
     position = 0
     found = False
     for match in _WORD.finditer(text):
         token = fold(match.group(0))
-        hit = token in wanted or (
-            fuzzy and any(allowed_edits(w) and within(token, w, allowed_edits(w)) for w in wanted)
-        )
+        hit = token in wanted or any(within(token, w, edits) for w, edits in typo_words)
         if hit:
             found = True
             out.append(html.escape(text[position : match.start()], quote=False))
