@@ -32,7 +32,7 @@ PUBLIC_URL = "http://social.example"
 HOST = "social.example"
 INDEX_BACKENDS = ("tantivy", "opensearch", "elasticsearch")
 # The language analysers osmem-server has (it lacks dutch, arabic, turkish and swedish, which
-# Elasticsearch has: test_elasticsearch.py checks those against a real server only).
+# Elasticsearch has: test_elasticsearch.py checks the full mapping against a real server only).
 OSMEM_LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "ru", "zh", "ja", "ko")
 
 
