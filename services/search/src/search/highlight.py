@@ -18,6 +18,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def fold(word: str) -> str:
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
