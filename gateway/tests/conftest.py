@@ -169,6 +169,14 @@ def upstream_app(service: str, control: UpstreamControl) -> Any:
             return Response(bytes(range(256)) * (size // 256), media_type="application/octet-stream")
         if mode == "text-error":
             return PlainTextResponse("Internal Server Error", status_code=500)
+        if mode == "limited":  # the service's own limit (e.g. translations per account)
+            headers = {
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": "2031-01-01T00:00:00.000Z",
+                "Retry-After": "42",
+            }
+            return JSONResponse({"error": "Too many translations"}, status_code=429, headers=headers)
         if mode == "status":
             code = int(request.query_params["code"])
             return JSONResponse({"error": f"upstream said {code}"}, status_code=code)

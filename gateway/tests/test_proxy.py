@@ -49,6 +49,13 @@ ROUTED = [
     ("GET", "/api/v1/notifications/email_preferences", "notify"),
     ("GET", "/api/v1/streaming/health", "notify"),
     ("GET", "/api/v1/streaming/user", "notify"),
+    ("GET", "/api/v2/notifications", "notify"),
+    ("GET", "/api/v2/notifications/unread_count", "notify"),
+    ("POST", "/api/v2/notifications/follow-123/dismiss", "notify"),
+    ("GET", "/api/v1/markers", "notify"),
+    ("POST", "/api/v1/markers", "notify"),
+    ("GET", "/unsubscribe", "notify"),
+    ("POST", "/unsubscribe", "notify"),
 ]
 
 

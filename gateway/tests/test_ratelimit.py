@@ -150,3 +150,14 @@ async def test_sign_in_and_registration_have_their_own_per_address_limits(gatewa
     assert sign_in == [200, 200, 429] and consent.status_code == 429
     assert register == [200, 429]
     assert reading.status_code == 200
+
+
+async def test_a_services_own_429_keeps_the_services_limit_headers(gateway):
+    """The client must wait for the limit that refused it, not the gateway's."""
+    async with gateway() as client:
+        limited = await client.get("/api/v1/timelines/public?mode=limited")
+        fine = await client.get("/api/v1/timelines/public?mode=ok")
+    assert limited.status_code == 429
+    assert (limited.headers["x-ratelimit-limit"], limited.headers["x-ratelimit-remaining"]) == ("5", "0")
+    assert limited.headers["retry-after"] == "42"
+    assert fine.status_code == 200 and fine.headers["x-ratelimit-limit"] != "5"

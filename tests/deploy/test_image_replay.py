@@ -38,6 +38,9 @@ NOT_REPLAYED_STEPS = ("groupadd ",)
 START_TIMEOUT = 30.0
 # As in production: a real secret and ENVIRONMENT=production, so the settings' checks apply.
 PRODUCTION = {"ENVIRONMENT": "production", "INTERNAL_SECRET": secrets.token_urlsafe(36)}
+# What a service refuses to start without in production (notify: somewhere to send email; nothing
+# is sent while the probe runs).
+SERVICE_ENV = {"notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"}}
 
 
 def _uv() -> list[str] | None:
@@ -247,7 +250,7 @@ def test_service_image_migrates_serves_and_passes_its_healthcheck(
 
     # The in-process event bus: the broker is not what this test is about. The search service
     # also needs an index: the embedded one, in a folder of the test's own.
-    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory"}
+    app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory", **SERVICE_ENV.get(service, {})}
     if service == "search":
         app_env["SEARCH_INDEX_DIR"] = str(tmp_path / "search-index")
     _serve_and_probe(replay, stages, "/health/ready", app_env)

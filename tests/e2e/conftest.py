@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
@@ -14,13 +15,39 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
+from devstack.mail import MailFolder, SmtpSink
 from devstack.stack import SERVICES, LocalStack
+from devstack.translation_providers import MicrosoftTranslator
 
 # Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
 # tested in the gateway's tests.
 E2E_GATEWAY_ENV = {"RATE_LIMIT_REGISTRATION": "1000/minute", "RATE_LIMIT_SIGN_IN": "1000/minute"}
 # Scheduled posts may be due seconds ahead (Mastodon: 5 minutes), so a scenario can see one published.
 E2E_POSTS_ENV = {"SCHEDULED_MIN_LEAD_SECONDS": "2"}
+# Translation goes to a local stand-in of Microsoft Translator (a regional resource), with a short
+# deadline so a scenario with a failing provider ends quickly.
+TRANSLATOR_KEY = "e2e-translator-key"
+TRANSLATOR_REGION = "westeurope"
+
+
+def translate_env(translator_url: str) -> dict[str, str]:
+    return {
+        "MICROSOFT_TRANSLATOR_KEY": TRANSLATOR_KEY,
+        "MICROSOFT_TRANSLATOR_REGION": TRANSLATOR_REGION,
+        "MICROSOFT_TRANSLATOR_ENDPOINT": translator_url,
+        "TRANSLATION_TIMEOUT_SECONDS": "2",
+        "TRANSLATION_RETRY_INITIAL_SECONDS": "0.05",
+    }
+
+
+# Activity emails: a short digest window, so a scenario sees a second email; heartbeats every second.
+E2E_NOTIFY_ENV = {
+    "EMAIL_DIGEST_WINDOW_SECONDS": "2",
+    "EMAIL_POLL_INTERVAL_SECONDS": "0.2",
+    "STREAM_HEARTBEAT_SECONDS": "1",
+    "STREAM_PRESENCE_REFRESH_SECONDS": "1",
+    "MAIL_FROM": "Microblog <notifications@microblog.test>",
+}
 
 
 @dataclass
@@ -28,7 +55,8 @@ class Microblog:
     mode: str
     url: str
     database_urls: dict[str, str]
-    # The local-processes mode's stack, to stop and start one service (None when embedded).
+    # Where the notify service's email arrives: files (embedded) or an SMTP server (local).
+    mailbox: MailFolder | SmtpSink
     stack: LocalStack | None = None
 
     def latest_event(self, service: str, event_type: str) -> dict:
@@ -51,22 +79,42 @@ MODES = ["embedded", "local"]
 WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
 
 
+@pytest.fixture(scope="session")
+def translator() -> Iterator[tuple[MicrosoftTranslator, str]]:
+    """The Microsoft Translator stand-in every microblog of the session translates with (a real
+    HTTP server in this process; it counts the calls it gets)."""
+    stand_in = MicrosoftTranslator(key=TRANSLATOR_KEY, region=TRANSLATOR_REGION)
+    with stand_in.serving() as url:
+        yield stand_in, url
+
+
 @pytest.fixture(scope="module", params=MODES)
-def microblog(request, tmp_path_factory):
+def microblog(request, tmp_path_factory, translator):
+    translate = translate_env(translator[1])
     if request.param == "embedded":
-        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV}
-        with EmbeddedProcess(tmp_path_factory.mktemp("embedded") / "data", env=env) as run:
-            yield Microblog("embedded", run.gateway_url, run.database_urls)
+        # One process: every service reads the same environment (each takes its own settings).
+        env = {**E2E_GATEWAY_ENV, **E2E_POSTS_ENV, **translate, **E2E_NOTIFY_ENV}
+        data = tmp_path_factory.mktemp("embedded") / "data"
+        with EmbeddedProcess(data, env=env) as run:
+            yield Microblog("embedded", run.gateway_url, run.database_urls, MailFolder(data / "mail"))
     else:
         postgres = request.getfixturevalue("postgres_server")
         rabbitmq = request.getfixturevalue("rabbitmq_server")
-        with LocalStack(
-            postgres=postgres,
-            rabbitmq=rabbitmq,
-            extra_env={"gateway": E2E_GATEWAY_ENV, "posts": E2E_POSTS_ENV},
-            workers=SERVICES if request.param == "workers" else (),
-        ) as stack:
-            yield Microblog(request.param, stack.gateway_url, stack.database_urls, stack)
+        with (
+            SmtpSink() as sink,
+            LocalStack(
+                postgres=postgres,
+                rabbitmq=rabbitmq,
+                extra_env={
+                    "gateway": E2E_GATEWAY_ENV,
+                    "posts": E2E_POSTS_ENV,
+                    "translate": translate,
+                    "notify": {**E2E_NOTIFY_ENV, "SMTP_URL": f"{sink.url}?starttls=false"},
+                },
+                workers=SERVICES if request.param == "workers" else (),
+            ) as stack,
+        ):
+            yield Microblog(request.param, stack.gateway_url, stack.database_urls, sink, stack)
 
 
 class FormReader(HTMLParser):

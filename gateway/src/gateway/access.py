@@ -96,10 +96,18 @@ class AccessMiddleware:
                 "websocket.http.response.start",
                 "websocket.accept",
             ):
-                message["headers"] = [*_without_rate_headers(message.get("headers", [])), *rate_headers]
+                headers = message.get("headers", [])
+                # A service that refused on a limit of its own (e.g. translations per account)
+                # says which limit: a client waiting for the reset must wait for that one.
+                if not (message.get("status") == 429 and _has_rate_headers(headers)):
+                    message["headers"] = [*_without_rate_headers(headers), *rate_headers]
             await send(message)
 
         await self.app(scope, receive, send_with_rate_headers if verdict else send)
+
+
+def _has_rate_headers(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k.lower() == b"x-ratelimit-reset" for k, _ in headers)
 
 
 def _without_rate_headers(headers) -> list[tuple[bytes, bytes]]:

@@ -130,17 +130,22 @@ def signed_identity_headers(
 
 
 def client_response_headers(
-    upstream_headers: list[tuple[bytes, bytes]], upstream_origin: str, public_origin: str
+    upstream_headers: list[tuple[bytes, bytes]],
+    upstream_origin: str,
+    public_origin: str,
+    *,
+    keep_rate_limits: bool = False,
 ) -> list[tuple[bytes, bytes]]:
     """A redirect a service addressed to its own internal origin is pointed at the public one
-    (what nginx's default `proxy_redirect` does)."""
+    (what nginx's default `proxy_redirect` does). A service's rate-limit headers are the
+    gateway's to set, except on a 429 the service itself answered (`keep_rate_limits`)."""
     decoded = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in upstream_headers]
     drop = HOP_BY_HOP | _NOT_RETURNED | _connection_tokens(decoded)
     internal = upstream_origin.encode("latin-1")
     kept = []
     for name, value in upstream_headers:
         lower = name.decode("latin-1").lower()
-        if lower in drop or lower.startswith("x-ratelimit-"):
+        if lower in drop or (lower.startswith("x-ratelimit-") and not keep_rate_limits):
             continue
         if lower == "location" and value.startswith(internal):
             value = public_origin.encode("latin-1") + value[len(internal) :]

@@ -206,7 +206,12 @@ class Proxy:
         start = {
             "type": "http.response.start",
             "status": response.status,
-            "headers": client_response_headers(response.raw_headers, upstream.base_url, public_origin),
+            "headers": client_response_headers(
+                response.raw_headers,
+                upstream.base_url,
+                public_origin,
+                keep_rate_limits=response.status == 429,
+            ),
         }
         content = response.content
         length = response.content_length

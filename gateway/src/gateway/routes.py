@@ -71,6 +71,9 @@ ROUTES: tuple[Route, ...] = (
     route("posts", prefix("/api/v1/scheduled_statuses")),
     route("search", exact("/api/v2/search"), {"GET"}),
     route("notify", prefix("/api/v1/notifications")),
+    route("notify", prefix("/api/v2/notifications")),
+    route("notify", exact("/api/v1/markers"), {"GET", "POST"}),
+    route("notify", exact("/unsubscribe"), {"GET", "POST"}),
     route("notify", prefix("/api/v1/streaming"), streaming=True),
 )
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -24,7 +25,7 @@ class Page:
     limit: int
 
 
-def page_params_for(default: int, maximum: int):
+def page_params_for(default: int, maximum: int) -> Callable[..., Page]:
     """A dependency reading a page with these limits (Mastodon: 20/40 for statuses, 40/80 for
     accounts). A limit that is not a number falls back to the default, as Mastodon does."""
 
@@ -47,20 +48,33 @@ page_params = page_params_for(DEFAULT_LIMIT, MAX_LIMIT)
 account_page_params = page_params_for(ACCOUNTS_DEFAULT_LIMIT, ACCOUNTS_MAX_LIMIT)
 
 
-def link_header(url: str, page: Page, cursors: list[int]) -> str | None:
+def link_header(
+    url: str,
+    page: Page,
+    cursors: list[int],
+    keep: Sequence[tuple[str, str]] = (),
+    default_limit: int = DEFAULT_LIMIT,
+) -> str | None:
     """`cursors` are the page's items' cursors, newest first. `next` only when the page is full
-    (there may be older items), `prev` whenever the page is not empty, as Mastodon does."""
+    (there may be older items), `prev` whenever the page is not empty, as Mastodon does. `keep`:
+    the request's filters (`types[]`, ...), carried into both links."""
     if not cursors:
         return None
-    extra = {"limit": str(page.limit)} if page.limit != DEFAULT_LIMIT else {}
+    extra = [*keep, *([("limit", str(page.limit))] if page.limit != default_limit else [])]
     links = []
     if len(cursors) >= page.limit:
-        links.append(f'<{url}?{urlencode({**extra, "max_id": str(cursors[-1])})}>; rel="next"')
-    links.append(f'<{url}?{urlencode({**extra, "min_id": str(cursors[0])})}>; rel="prev"')
+        links.append(f'<{url}?{urlencode([*extra, ("max_id", str(cursors[-1]))])}>; rel="next"')
+    links.append(f'<{url}?{urlencode([*extra, ("min_id", str(cursors[0]))])}>; rel="prev"')
     return ", ".join(links)
 
 
-def link_headers(url: str, page: Page, cursors: list[int]) -> dict[str, str]:
+def link_headers(
+    url: str,
+    page: Page,
+    cursors: list[int],
+    keep: Sequence[tuple[str, str]] = (),
+    default_limit: int = DEFAULT_LIMIT,
+) -> dict[str, str]:
     """The `Link` header as response headers: none for an empty page."""
-    link = link_header(url, page, cursors)
+    link = link_header(url, page, cursors, keep, default_limit)
     return {"Link": link} if link else {}

@@ -38,8 +38,12 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _data_settings(name: str, data_dir: Path) -> dict[str, object]:
-    """What a service keeps in the data folder besides its SQLite file."""
+def _extra_settings(name: str, data_dir: Path) -> dict[str, object]:
+    """Per-service settings of the embedded mode: notify writes its email as files under the data
+    dir (one `.eml` per message, and a log line with its links); search keeps its embedded index
+    there."""
+    if name == "notify":
+        return {"email_backend": "file", "mail_dir": data_dir / "mail"}
     if name == "search":
         return {"search_index_dir": data_dir / "search-index"}
     return {}
@@ -47,7 +51,7 @@ def _data_settings(name: str, data_dir: Path) -> dict[str, object]:
 
 def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
     settings = importlib.import_module(f"{name}.settings").Settings(
-        **_data_settings(name, data_dir),
+        **_extra_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,

@@ -224,6 +224,23 @@ class LocalStack:
         self._spawn(process)
         self._wait_ready([name])
 
+    def start_replica(self, name: str) -> str:
+        """Another process of a service (same database, broker and settings, its own port), e.g.
+        a second notify replica; returns its URL. Stopped with the stack."""
+        original = self._process(name)
+        index = sum(1 for n in self._processes if n.startswith(f"{name}#")) + 2
+        replica = _Process(
+            name=f"{name}#{index}",
+            app=original.app,
+            port=free_port(),
+            env=dict(original.env),
+            log_path=self.base_dir / f"{name}-{index}.log",
+        )
+        self._processes[replica.name] = replica
+        self._spawn(replica)
+        self._wait_ready([replica.name])
+        return replica.url
+
     def restart_service(self, name: str) -> None:
         self.stop_service(name)
         self.start_service(name)

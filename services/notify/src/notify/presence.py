@@ -1,0 +1,61 @@
+"""Who is watching: the accounts with a live user stream open on some API replica. Each replica
+writes rows for the accounts it streams to and refreshes them while they stay connected; a row
+expires on its own (a replica that crashed stops counting), so the email rule ("no activity email
+while the account has a live stream open", as Mastodon) holds across replicas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from notify.models import StreamPresence
+from notify.replica import dialect_insert
+
+
+def is_watching(session: Session, account_id: int) -> bool:
+    now = datetime.now(UTC)
+    found = session.scalar(
+        select(StreamPresence.account_id)
+        .where(StreamPresence.account_id == account_id, StreamPresence.expires_at > now)
+        .limit(1)
+    )
+    return found is not None
+
+
+def refresh(session: Session, replica: str, account_ids: Iterable[int], ttl_seconds: float) -> None:
+    """This replica's rows become exactly `account_ids`, each valid for `ttl_seconds` more."""
+    ids = sorted(set(account_ids))
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    stale = delete(StreamPresence).where(StreamPresence.replica == replica)
+    if ids:
+        stale = stale.where(StreamPresence.account_id.not_in(ids))
+    session.execute(stale)
+    if ids:
+        stmt = dialect_insert(session)(StreamPresence).values(
+            [{"account_id": i, "replica": replica, "expires_at": expires} for i in ids]
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["account_id", "replica"], set_={"expires_at": stmt.excluded.expires_at}
+            )
+        )
+
+
+def mark(session: Session, replica: str, account_id: int, ttl_seconds: float) -> None:
+    """One account just connected: counts at once, before the next refresh."""
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    stmt = dialect_insert(session)(StreamPresence).values(
+        account_id=account_id, replica=replica, expires_at=expires
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "replica"], set_={"expires_at": stmt.excluded.expires_at}
+        )
+    )
+
+
+def forget_replica(session: Session, replica: str) -> None:
+    session.execute(delete(StreamPresence).where(StreamPresence.replica == replica))
