@@ -109,6 +109,17 @@ async def test_public_url_sets_domain_and_secure_streaming(gateway):
     assert v2["source_url"] == "https://microblog.example/"
 
 
+async def test_the_contact_email_is_null_unless_configured(gateway):
+    async with gateway() as client:
+        v1 = (await client.get("/api/v1/instance")).json()
+        v2 = (await client.get("/api/v2/instance")).json()
+    assert v1["email"] is None and v2["contact"]["email"] is None
+    async with gateway(instance_contact_email="admin@microblog.example") as client:
+        v1 = (await client.get("/api/v1/instance")).json()
+        v2 = (await client.get("/api/v2/instance")).json()
+    assert v1["email"] == v2["contact"]["email"] == "admin@microblog.example"
+
+
 async def test_translation_is_on_only_when_the_translate_service_says_so(gateway, upstreams):
     """Off when no provider is configured there, and off while it can't be reached."""
     upstreams.control.translation = {"enabled": False, "provider": None}

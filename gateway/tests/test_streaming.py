@@ -103,7 +103,8 @@ async def test_request_bodies_stream_to_the_service(served_gateway, upstreams, t
 
 
 async def test_a_large_body_with_a_length_passes_whole(served_gateway, upstreams):
-    origin = served_gateway(upstreams.tcp)
+    # Within a limit raised for the test (the limits themselves: test_body_limits.py).
+    origin = served_gateway(upstreams.tcp, max_body_bytes=16 * 1024 * 1024)
     payload = bytes(range(256)) * 40000  # 10 MB
     async with httpx.AsyncClient(timeout=20) as client:
         response = await client.put(

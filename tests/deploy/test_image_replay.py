@@ -40,7 +40,11 @@ START_TIMEOUT = 30.0
 PRODUCTION = {"ENVIRONMENT": "production", "INTERNAL_SECRET": secrets.token_urlsafe(36)}
 # What a service refuses to start without in production (notify: somewhere to send email; nothing
 # is sent while the probe runs).
-SERVICE_ENV = {"notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"}}
+SERVICE_ENV = {
+    "notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"},
+    # A service another one calls (nothing is called to answer the health check).
+    "posts": {"USERS_URL": "http://127.0.0.1:9"},
+}
 
 
 def _uv() -> list[str] | None:

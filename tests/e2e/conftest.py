@@ -19,9 +19,14 @@ from devstack.mail import MailFolder, SmtpSink
 from devstack.stack import SERVICES, LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 
-# Many accounts are registered from 127.0.0.1 in these scenarios; the abuse limits themselves are
+# Many accounts are registered from 127.0.0.1 in these scenarios, and the fuzzer and the
+# posting-defaults check send thousands of requests with one token; the limits themselves are
 # tested in the gateway's tests.
-E2E_GATEWAY_ENV = {"RATE_LIMIT_REGISTRATION": "1000/minute", "RATE_LIMIT_SIGN_IN": "1000/minute"}
+E2E_GATEWAY_ENV = {
+    "RATE_LIMIT_REGISTRATION": "1000/minute",
+    "RATE_LIMIT_SIGN_IN": "1000/minute",
+    "RATE_LIMIT_DEFAULT": "100000/5 minutes",
+}
 # Scheduled posts may be due seconds ahead (Mastodon: 5 minutes), so a scenario can see one published.
 E2E_POSTS_ENV = {"SCHEDULED_MIN_LEAD_SECONDS": "2"}
 # Translation goes to a local stand-in of Microsoft Translator (a regional resource), with a short

@@ -75,6 +75,13 @@ class ServiceProcess:
         except httpx.HTTPError:
             return 0
 
+    def broker_state(self) -> str | None:
+        """What `/health/ready` reports of the broker (readiness itself depends on the database)."""
+        try:
+            return httpx.get(f"{self.base_url}/health/ready", timeout=5).json()["reports"]["broker"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None
+
     def post(self, path: str, **params: int) -> dict:
         """A request signed as the gateway signs it (services refuse unsigned ones)."""
         target = path + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")

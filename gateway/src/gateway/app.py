@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from importlib.metadata import version as package_version
 
 import structlog
 from fastapi import FastAPI
@@ -25,10 +26,11 @@ from gateway.access import AccessMiddleware
 from gateway.auth import Authenticator
 from gateway.facts import FactsKeeper
 from gateway.health import gateway_health_router
-from gateway.instance import instance_router
+from gateway.instance import instance_router, public_origin
+from gateway.openapi import PublicDocument
 from gateway.pages import pages_router
 from gateway.paths import TrailingSlashMiddleware, has_dot_segment
-from gateway.proxy import Proxy, ProxyMiddleware
+from gateway.proxy import BodyLimits, Proxy, ProxyMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
 from gateway.settings import Settings
 from gateway.streams import OpenStreams
@@ -101,6 +103,11 @@ def create_app(
         timeout=settings.upstream_timeout_seconds,
         connect_timeout=settings.upstream_connect_timeout_seconds,
         max_connections=settings.upstream_max_connections,
+        limits=BodyLimits(
+            max_body_bytes=settings.max_body_bytes,
+            max_upload_body_bytes=settings.max_upload_body_bytes,
+            max_json_depth=settings.max_json_depth,
+        ),
         streams=streams,
     )
 
@@ -140,7 +147,12 @@ def create_app(
             log.info("gateway_stopped")
 
     app = FastAPI(
-        title="Microblog gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        title="Microblog gateway",
+        version=package_version("microblog-gateway"),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     app.include_router(
@@ -148,6 +160,12 @@ def create_app(
     )
     app.include_router(instance_router(settings, lambda: facts.facts))
     app.include_router(pages_router(settings))
+    public_document = PublicDocument(app, upstreams, secret, lambda: app.state.http_client)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    async def openapi_document(request: Request) -> JSONResponse:
+        """The public API: the services' documents merged (see `openapi.py`)."""
+        return JSONResponse(await public_document.render(public_origin(settings, request)))
 
     async def not_routed(request: Request) -> JSONResponse:
         """What reaches the router that is neither the gateway's nor in the route table."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from microblog_common.internal_auth import (
     HEADER_APP_ID,
+    HEADER_APP_RECORD_ID,
     HEADER_CLIENT_IP,
     HEADER_SCOPES,
     HEADER_TOKEN_ID,
@@ -118,6 +119,7 @@ def identity_headers(identity: Identity | None, client_ip: str) -> dict[str, str
                 HEADER_SCOPES: " ".join(sorted(identity.scopes)),
                 HEADER_APP_ID: identity.app_id or "",
                 HEADER_TOKEN_ID: identity.token_id or "",
+                HEADER_APP_RECORD_ID: str(identity.application_id) if identity.application_id else "",
             }
         )
     return headers

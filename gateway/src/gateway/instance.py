@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from gateway.facts import InstanceFacts
 from gateway.settings import Settings
@@ -155,6 +156,52 @@ class InstanceInfo:
         }
 
 
+# What the two entities look like, for the OpenAPI document (the JSON itself is `InstanceInfo`'s).
+class InstanceV1(BaseModel):
+    """Mastodon's V1::Instance."""
+
+    uri: str
+    title: str
+    short_description: str
+    description: str
+    email: str | None
+    version: str
+    urls: dict[str, str]
+    stats: dict[str, int]
+    thumbnail: str | None
+    languages: list[str]
+    registrations: bool
+    approval_required: bool
+    invites_enabled: bool
+    configuration: dict[str, Any]
+    contact_account: dict[str, Any] | None
+    rules: list[dict[str, Any]]
+
+
+class InstanceContact(BaseModel):
+    email: str | None
+    account: dict[str, Any] | None
+
+
+class InstanceV2(BaseModel):
+    """Mastodon's Instance."""
+
+    domain: str
+    title: str
+    version: str
+    source_url: str
+    description: str
+    usage: dict[str, Any]
+    thumbnail: dict[str, Any]
+    icon: list[dict[str, Any]]
+    languages: list[str]
+    configuration: dict[str, Any]
+    registrations: dict[str, Any]
+    api_versions: dict[str, int]
+    contact: InstanceContact
+    rules: list[dict[str, Any]]
+
+
 def instance_router(settings: Settings, facts: Callable[[], InstanceFacts]) -> APIRouter:
     """Clients fetch these often (every app at start-up) and they only change with the origin and
     the facts, so each is rendered once per origin and facts. Bounded: the Host header is the
@@ -167,12 +214,12 @@ def instance_router(settings: Settings, facts: Callable[[], InstanceFacts]) -> A
         entity = info.v1() if version == 1 else info.v2()
         return json.dumps(entity, ensure_ascii=False, separators=(",", ":")).encode()
 
-    @router.get("/api/v1/instance")
+    @router.get("/api/v1/instance", response_model=InstanceV1)
     async def instance_v1(request: Request) -> Response:
         body = rendered(1, public_origin(settings, request), facts())
         return Response(body, media_type="application/json")
 
-    @router.get("/api/v2/instance")
+    @router.get("/api/v2/instance", response_model=InstanceV2)
     async def instance_v2(request: Request) -> Response:
         body = rendered(2, public_origin(settings, request), facts())
         return Response(body, media_type="application/json")

@@ -1,6 +1,10 @@
 """HTTP pass-through: the request body streams to the service as it arrives, the response streams
 back as the service writes it (Server-Sent Events included); neither is held whole in memory.
 
+Request bodies are limited here, at the edge (`BodyLimits`): one announced too large is refused
+with 413 before it is read; one streamed is counted (and JSON scanned for depth) as it is relayed,
+and cut with 413 (400 for depth) the moment it goes over, the upstream request aborted.
+
 Failures reaching the service become the API's errors: 503 when it can't be reached, 504 when
 it doesn't answer in time, 502 when it answers with something that isn't HTTP.
 
@@ -33,6 +37,17 @@ from gateway.paths import has_dot_segment
 from gateway.routes import Route, resolve
 from gateway.streams import OpenStreams
 from gateway.upstreams import Upstream, open_session
+from microblog_common.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_UPLOAD_BODY_BYTES,
+    BodyTooLarge,
+    JsonDepthScanner,
+    JsonTooDeep,
+    announced_length,
+    is_json,
+    is_upload,
+)
 from microblog_common.logging import current_ids
 
 log = structlog.get_logger(__name__)
@@ -40,6 +55,19 @@ log = structlog.get_logger(__name__)
 # A body announced at most this long is read whole before it is relayed; a longer one, or one of
 # unknown length (Server-Sent Events), is relayed as it arrives.
 WHOLE_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """What a request body may be: larger ones get 413 (announced: before reading; streamed: as
+    soon as they go over), JSON nested deeper 400. Uploads (multipart) have their own size."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_upload_body_bytes: int = DEFAULT_MAX_UPLOAD_BODY_BYTES
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+
+    def for_content_type(self, content_type: str | None) -> int:
+        return self.max_upload_body_bytes if is_upload(content_type) else self.max_body_bytes
 
 
 @dataclass(frozen=True)
@@ -62,13 +90,23 @@ def raw_target(scope: Scope, query: str) -> str:
     return raw_path.decode("latin-1") + ("?" + query if query else "")
 
 
-class _RequestBody:
-    """The client's body as an async iterator for aiohttp, read from ASGI `receive` as it arrives."""
+class BodyRefused(Exception):
+    """Raised from inside the body being relayed: aborts the upstream request."""
 
-    def __init__(self, receive: Receive):
+
+class _RequestBody:
+    """The client's body as an async iterator for aiohttp, read from ASGI `receive` as it arrives,
+    counted against its size limit and (JSON) scanned for nesting depth on the way: a body that
+    goes over is cut there, the upstream request aborted, and the client answered `refusal`."""
+
+    def __init__(self, receive: Receive, limit: int, depth: JsonDepthScanner | None):
         self.receive = receive
+        self.limit = limit
+        self.depth = depth
+        self.received = 0
         self.complete = False
         self.client_left = False
+        self.refusal: tuple[int, str] | None = None
 
     async def chunks(self):
         while not self.complete:
@@ -79,8 +117,21 @@ class _RequestBody:
                 self.client_left = True
                 raise ConnectionAbortedError("the client left mid-upload")
             self.complete = not message.get("more_body", False)
-            if message.get("body"):
-                yield message["body"]
+            chunk = message.get("body")
+            if chunk:
+                self._check(chunk)
+                yield chunk
+
+    def _check(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        try:
+            if self.received > self.limit:
+                raise BodyTooLarge(self.limit)
+            if self.depth is not None:
+                self.depth.feed(chunk)
+        except (BodyTooLarge, JsonTooDeep) as exc:
+            self.refusal = (exc.status_code, exc.message)
+            raise BodyRefused(exc.message) from exc
 
 
 class Proxy:
@@ -95,11 +146,13 @@ class Proxy:
         timeout: float,
         connect_timeout: float,
         max_connections: int,
+        limits: BodyLimits | None = None,
         streams: OpenStreams | None = None,
     ):
         self.upstreams = upstreams
         self.streams = streams if streams is not None else OpenStreams()
         self.secret = secret
+        self.limits = limits or BodyLimits()
         self.timeout = timeout
         self.max_connections = max_connections
         # `connect` also bounds the wait for a free pooled connection.
@@ -151,7 +204,17 @@ class Proxy:
         headers += signed_identity_headers(
             self.secret, method, target.encode("latin-1"), state["identity"], state["client_ip"]
         ).items()
-        body = _RequestBody(receive) if _has_body(client_headers) else None
+        body = None
+        if _has_body(client_headers):
+            content_type = _header(client_headers, b"content-type")
+            limit = self.limits.for_content_type(content_type)
+            length = announced_length({k.lower(): v for k, v in client_headers})
+            if length is not None and length > limit:
+                # Refused before a byte of it is read, let alone relayed.
+                await send_error(scope, send, 413, BodyTooLarge(limit).message, [])
+                return
+            depth = JsonDepthScanner(self.limits.max_json_depth) if is_json(content_type) else None
+            body = _RequestBody(receive, limit, depth)
         session = self.sessions[upstream.name]
         try:
             request = session.request(
@@ -169,6 +232,10 @@ class Proxy:
             else:
                 response = await request
         except Exception as exc:
+            if body is not None and body.refusal is not None:
+                # Cut as soon as it went over; the upstream request was aborted, not completed.
+                await send_error(scope, send, *body.refusal, [])
+                return
             if body is not None and body.client_left:
                 # Nobody reads this answer; the upstream request was aborted, not completed.
                 await send_error(scope, send, 400, "The request body was cut short", [])

@@ -66,6 +66,8 @@ ROUTES: tuple[Route, ...] = (
     route("users", exact("/.well-known/oauth-authorization-server"), {"GET"}),
     route("users", prefix("/api/v1/auth")),
     route("users", prefix("/avatars"), {"GET"}),
+    route("users", prefix("/system/media"), {"GET"}),
+    route("users", prefix("/api/v1/profile")),
     route("posts", prefix("/api/v1/statuses")),
     route("posts", prefix("/api/v1/timelines")),
     route("posts", prefix("/api/v1/scheduled_statuses")),

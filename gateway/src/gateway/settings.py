@@ -82,7 +82,8 @@ class Settings(BaseServiceSettings):
     streaming_url: str | None = None
     instance_title: str = "Microblog"
     instance_description: str = "A microblog that speaks the Mastodon client API."
-    instance_contact_email: str = ""
+    # Unset: the instance entities say null (Mastodon's `contact.email` when none is configured).
+    instance_contact_email: str | None = None
     instance_languages: EnvList = ["en"]
     source_url: str = ""
     registrations_enabled: bool = True
@@ -108,6 +109,11 @@ class Settings(BaseServiceSettings):
     def _valid_rate(cls, value: str) -> str:
         parse_many(value)
         return value
+
+    @field_validator("instance_contact_email")
+    @classmethod
+    def _blank_email_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("public_url", "streaming_url")
     @classmethod

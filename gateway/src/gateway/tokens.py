@@ -221,6 +221,7 @@ class TokenVerifier:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             app_id=str(claims["client_id"]) if claims.get("client_id") else None,
             token_id=str(claims["jti"]),
+            application_id=_int_claim(claims.get("app")),
         )
         return identity, float(claims["exp"])
 
@@ -293,3 +294,7 @@ class TokenVerifier:
             self._verified.pop(token, None)
         for callback in self.on_revoked:
             callback(jti)
+
+
+def _int_claim(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None

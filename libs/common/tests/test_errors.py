@@ -1,9 +1,18 @@
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 
-from microblog_common.errors import Conflict, install_error_handlers
+from microblog_common.errors import (
+    ERR_INCLUSION,
+    ERR_TAKEN,
+    ERR_TOO_LONG,
+    Conflict,
+    ValidationErrorResponse,
+    ValidationErrors,
+    install_error_handlers,
+    invalid,
+)
 
 
 class Body(BaseModel):
@@ -25,6 +34,11 @@ def _app() -> FastAPI:
     def boom():
         raise RuntimeError("kaput")
 
+    @app.post("/upload")
+    async def upload(request: Request):
+        await request.body()
+        return {}
+
     return app
 
 
@@ -40,17 +54,54 @@ async def test_business_errors_render_as_mastodon_errors(client):
     assert r.status_code == 409 and r.json() == {"error": "Already exists"}
 
 
-async def test_validation_errors_are_422_in_the_same_shape(client):
+async def test_validation_errors_are_422_in_mastodons_shape(client):
     r = await client.post("/things", json={"status": "", "limit": "many"})
     assert r.status_code == 422
-    body = r.json()
-    assert body["error"].startswith("Validation failed")
-    assert {d["field"] for d in body["details"]} == {"status", "limit"}
+    assert r.json() == {
+        "error": "Validation failed: Status can't be blank, Limit is invalid",
+        "details": {
+            "status": [{"error": "ERR_BLANK", "description": "can't be blank"}],
+            "limit": [{"error": "ERR_INVALID", "description": "is invalid"}],
+        },
+    }
+
+
+async def test_a_body_of_the_wrong_type_is_a_base_error(client):
+    r = await client.post("/things", json=[1, 2])
+    assert r.status_code == 422 and set(r.json()["details"]) == {"base"}
+
+
+def test_services_build_the_same_shape_with_the_helper():
+    errors = ValidationErrors().add("username", ERR_TAKEN).add("source.privacy", ERR_INCLUSION)
+    assert errors.error().message == (
+        "Validation failed: Username has already been taken, Source privacy is not included in the list"
+    )
+    assert errors.details == {
+        "username": [{"error": "ERR_TAKEN", "description": "has already been taken"}],
+        "source.privacy": [{"error": "ERR_INCLUSION", "description": "is not included in the list"}],
+    }
+    single = invalid("status", ERR_TOO_LONG, "is too long (maximum is 500 characters)", message="Too long")
+    assert single.status_code == 422 and single.message == "Too long"
+    assert ValidationErrorResponse.model_validate({"error": single.message, "details": single.details})
 
 
 async def test_unknown_routes_are_json_404(client):
     r = await client.get("/nope")
     assert r.status_code == 404 and r.json() == {"error": "Record not found"}
+
+
+async def test_a_client_leaving_mid_body_is_no_server_error():
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": [], "query_string": b""}
+    await _app()(scope, receive, send)
+    assert sent[0]["status"] == 400
 
 
 async def test_unexpected_errors_are_json_500_without_internals(client):

@@ -4,6 +4,7 @@ on the service's in-process bus, handled by its inbox consumer as in production.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,12 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy import event as sa_event
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from microblog_common.contracts.users import follow_subject
 from microblog_common.events import Event
 from microblog_common.ids import new_id
-from microblog_common.testing import CapturedEvents, ServiceClient, database_url, run_service
+from microblog_common.internal_auth import InternalAuthMiddleware
+from microblog_common.testing import TEST_SECRET, CapturedEvents, ServiceClient, database_url, run_service
 from posts.app import create_app
 from posts.settings import Settings
 
@@ -25,7 +32,7 @@ PUBLIC_URL = "http://social.example"
 # Short waits so tests run fast; scheduling tests set their own lead time.
 FAST = {
     "public_url": PUBLIC_URL,
-    "replica_wait_seconds": 0.3,
+    "users_timeout_seconds": 1.0,
     "scheduled_poll_interval_seconds": 0.2,
     "detected_languages": ("en", "es", "fr", "de"),
 }
@@ -71,11 +78,60 @@ class Caller:
         return r.json()
 
 
+class UsersStandIn:
+    """The users service's `GET /internal/accounts/{id}` as its contract says (the snapshot the
+    test last published for the account, 404 for an unknown one), served over a real unix socket
+    behind the real `InternalAuthMiddleware`; `down` makes it unreachable-like (503), `lagging`
+    holds back the newest snapshot of no account."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[int, dict[str, Any]] = {}
+        self.down = False
+        self.calls = 0
+
+    def app(self) -> Starlette:
+        async def snapshot(request: Request) -> Response:
+            self.calls += 1
+            if self.down:
+                return JSONResponse({"error": "down"}, status_code=503)
+            found = self.snapshots.get(int(request.path_params["account_id"]))
+            if found is None:
+                return JSONResponse({"error": "Record not found"}, status_code=404)
+            return JSONResponse(found)
+
+        app = Starlette(routes=[Route("/internal/accounts/{account_id}", snapshot)])
+        app.add_middleware(InternalAuthMiddleware, secret=TEST_SECRET)
+        return app
+
+    def publish(self, data: dict[str, Any]) -> None:
+        account_id = int(data["id"])
+        held = self.snapshots.get(account_id)
+        if held is None or held["version"] < data["version"]:
+            self.snapshots[account_id] = data
+
+
+@pytest.fixture(scope="session")
+def users_service(tmp_path_factory) -> Iterator[tuple[UsersStandIn, str]]:
+    standin = UsersStandIn()
+    path = tmp_path_factory.mktemp("users") / "users.sock"
+    server = uvicorn.Server(uvicorn.Config(standin.app(), uds=str(path), log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the users stand-in did not start"
+        time.sleep(0.02)
+    yield standin, f"unix:{path}"
+    server.should_exit = True
+    thread.join(5)
+
+
 class Posts:
-    def __init__(self, client: ServiceClient, raw, captured: CapturedEvents):
+    def __init__(self, client: ServiceClient, raw, captured: CapturedEvents, users: UsersStandIn):
         self.client = client
         self.raw = raw
         self.captured = captured
+        self.users = users
         self.pair_versions: dict[tuple[int, int], int] = {}
 
     @property
@@ -98,7 +154,10 @@ class Posts:
         self, event_type: str, data: dict[str, Any], subject: int | str, version: int | None = None
     ) -> Event:
         """As the users service would publish it: the envelope's version is the aggregate's (the
-        snapshot's own for account events)."""
+        snapshot's own for account events). Account snapshots are what the users stand-in answers
+        with, too."""
+        if event_type in ("user.registered", "user.updated"):
+            self.users.publish(data)
         if version is None:
             version = int(data.get("version", 1))
         event = Event(type=event_type, producer="users", subject=str(subject), version=version, data=data)
@@ -200,13 +259,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path, backend: str) -> str:
 
 
 @pytest.fixture
-def start_service(db_url: str):
+def start_service(db_url: str, users_service: tuple[UsersStandIn, str]):
     """`with start_service(**settings) as posts:` the service with settings of the test's own."""
+    users, users_url = users_service
+    users.snapshots.clear()
+    users.down = False
 
     @contextmanager
     def start(**overrides: Any) -> Iterator[Posts]:
-        with run_service(create_app, Settings, db_url, **{**FAST, **overrides}) as (client, raw, captured):
-            yield Posts(client, raw, captured)
+        settings = {**FAST, "users_url": users_url, **overrides}
+        with run_service(create_app, Settings, db_url, **settings) as (client, raw, captured):
+            yield Posts(client, raw, captured, users)
 
     return start
 

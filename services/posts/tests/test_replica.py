@@ -138,3 +138,23 @@ def test_a_deleted_account_takes_its_posts_and_favourites_along(posts):
     assert shown["replies_count"] == 0 and shown["favourites_count"] == 0
     assert posts.anonymous.get(f"/api/v1/accounts/{alice.id}/statuses").status_code == 404
     assert posts.as_(bob).get("/api/v1/timelines/home").json()[0]["id"] == root["id"]
+
+
+def test_an_older_event_never_undoes_a_snapshot_read_from_the_users_service(posts):
+    """A post relying on the privacy default reads the author's current snapshot (here version 3,
+    private) from the users service; the `user.updated` of version 2, arriving afterwards, is
+    older and changes nothing: the next post is private too."""
+    alice = posts.register("alice")
+    newest = {**posts.snapshot(alice, display_name="v3"), "version": 3, "default_privacy": "private"}
+    posts.users.publish(newest)
+    assert posts.as_(alice).status("read now")["visibility"] == "private"
+    late = {**posts.snapshot(alice, display_name="v2 (late)"), "version": 2, "default_privacy": "public"}
+    posts.deliver("user.updated", late, alice.id)
+    status = posts.as_(alice).status("and again", visibility="unlisted", sensitive=False)  # nothing read
+    assert account_of(posts, status["id"])["display_name"] == "v3"
+    posts.users.down = True
+    try:  # the replica's own view, with nothing fetched: still version 3's privacy
+        assert posts.as_(alice).status("while users is down", sensitive=False, visibility="private")
+    finally:
+        posts.users.down = False
+    assert posts.as_(alice).status("later")["visibility"] == "private"

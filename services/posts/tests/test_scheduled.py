@@ -36,11 +36,14 @@ def test_scheduling_api(start_service):
                 "visibility": "unlisted",
                 "spoiler_text": "cw",
             },
+            application_id=42,  # what the gateway passes on from the token
         )
         assert created.status_code == 200, created.text
         body = created.json()
         assert set(body) == {"id", "scheduled_at", "params", "media_attachments"}
         assert set(body["params"]) == PARAMS and body["params"]["text"] == "later"
+        # Mastodon's `application_id`: the application's numeric id, a JSON number.
+        assert body["params"]["application_id"] == 42
         assert body["params"]["visibility"] == "unlisted" and body["media_attachments"] == []
         path = f"/api/v1/scheduled_statuses/{body['id']}"
         assert me.get(path).json() == body

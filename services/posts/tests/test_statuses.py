@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 import uuid
 
+from microblog_common.ids import new_id
 from microblog_common.testing import MASTODON_ACCOUNT_FIELDS as ACCOUNT_FIELDS
+
+from .conftest import User, wait_for
 
 STATUS_FIELDS = {
     "id", "created_at", "in_reply_to_id", "in_reply_to_account_id", "sensitive", "spoiler_text",
@@ -116,15 +119,18 @@ def test_bad_input_is_refused_and_changes_nothing(posts):
         assert r.json()["error"] == message if message else r.json()["error"]
     # What no database column can hold: NUL (PostgreSQL) and a lone surrogate, which a JSON
     # `\ud800` escape decodes to (neither database can encode it).
-    unstorable = "Validation failed: Text contains characters that are not allowed"
-    for raw in (
-        b'{"status": "nul \\u0000 byte"}',
-        b'{"status": "x", "spoiler_text": "\\u0000"}',
-        b'{"status": "lone \\ud800 surrogate"}',
-        b'{"status": "x", "spoiler_text": "\\udfff"}',
+    not_allowed = [{"error": "ERR_INVALID", "description": "contains characters that are not allowed"}]
+    for raw, field in (
+        (b'{"status": "nul \\u0000 byte"}', "status"),
+        (b'{"status": "x", "spoiler_text": "\\u0000"}', "spoiler_text"),
+        (b'{"status": "lone \\ud800 surrogate"}', "status"),
+        (b'{"status": "x", "spoiler_text": "\\udfff"}', "spoiler_text"),
+        (b'{"status": "bell \\u0007"}', "status"),
+        (b'{"status": "x", "in_reply_to_id": "1\\u0000"}', "in_reply_to_id"),
+        (b'{"status": "x", "language": "e\\u0000n"}', "language"),
     ):
         r = me.post("/api/v1/statuses", content=raw, headers={"content-type": "application/json"})
-        assert r.status_code == 422 and r.json()["error"] == unstorable, (raw, r.text)
+        assert r.status_code == 422 and r.json()["details"] == {field: not_allowed}, (raw, r.text)
     for key in ("k" * 256, "nul\x00key"):
         r = me.post("/api/v1/statuses", json={"status": "x"}, headers={"Idempotency-Key": key})
         assert r.status_code == 422 and r.json()["error"], r.text
@@ -326,7 +332,47 @@ def test_statuses_by_ids_keeps_only_visible_ones(posts):
     assert [s["id"] for s in r.json()] == [private["id"], public["id"]]
 
 
-def test_posting_waits_briefly_for_the_account_to_reach_the_replica(posts):
-    unknown = posts.as_(123456789)
-    r = unknown.post("/api/v1/statuses", json={"status": "too early"})
-    assert r.status_code == 503 and r.json()["error"]
+def test_an_author_not_in_the_replica_yet_is_fetched_from_the_users_service(posts):
+    alice = User(new_id(), "alice")
+    # The users service knows her; her `user.registered` event has not reached posts yet.
+    posts.users.publish({**posts.snapshot(alice), "default_privacy": "unlisted"})
+    r = posts.as_(alice).post("/api/v1/statuses", json={"status": "right after signing up"})
+    assert r.status_code == 200, r.text
+    assert r.json()["visibility"] == "unlisted" and r.json()["account"]["username"] == "alice"
+    # The event arriving later (same version) changes nothing.
+    posts.deliver("user.registered", {**posts.snapshot(alice), "email": "a@x", "locale": "en"}, alice.id)
+    unknown = posts.as_(123456789).post("/api/v1/statuses", json={"status": "no such account"})
+    assert unknown.status_code == 404 and unknown.json()["error"]
+
+
+def test_posting_defaults_are_read_from_the_users_service_not_the_lagging_replica(posts):
+    alice = posts.register("alice")
+    wait_for(lambda: posts.as_(alice).get(f"/api/v1/accounts/{alice.id}/statuses").status_code == 200)
+    # The profile change is known to the users service; its event has not arrived here.
+    alice.version += 1
+    posts.users.publish(
+        {**posts.snapshot(alice), "default_privacy": "private", "default_sensitive": True,
+         "default_language": "de"}
+    )  # fmt: skip
+    posted = posts.as_(alice).status("Good morning everyone, how are you today?")
+    assert (posted["visibility"], posted["sensitive"], posted["language"]) == ("private", True, "de")
+    # What the post names itself wins over every default.
+    named = posts.as_(alice).status("Hello", visibility="public", sensitive=False, language="en")
+    assert (named["visibility"], named["sensitive"], named["language"]) == ("public", False, "en")
+
+
+def test_without_the_users_service_a_post_relying_on_a_privacy_default_is_refused(posts):
+    alice = posts.register("alice")
+    wait_for(lambda: posts.as_(alice).get(f"/api/v1/accounts/{alice.id}/statuses").status_code == 200)
+    posts.as_(alice).status("replica filled")
+    posts.users.down = True
+    r = posts.as_(alice).post("/api/v1/statuses", json={"status": "which privacy?"})
+    assert r.status_code == 503 and "privacy" in r.json()["error"]
+    before = len(posts.captured.of_type("post.published"))
+    # Naming visibility and sensitivity needs no default; the language falls back to detection.
+    ok = posts.as_(alice).post(
+        "/api/v1/statuses", json={"status": "This is plainly an English sentence.", "visibility": "public",
+                                  "sensitive": False},
+    )  # fmt: skip
+    assert ok.status_code == 200 and ok.json()["language"] == "en"
+    assert len(posts.events("post.published", before + 1)) == before + 1

@@ -219,3 +219,13 @@ def test_per_account_rate_limit_counts_what_reaches_the_provider(db_url, microso
         assert (
             service.translate(statuses[1], carol, data={"lang": "fr"}).headers["x-ratelimit-remaining"] == "0"
         )
+
+
+def test_a_blank_or_overlong_lang_is_no_server_error(service: Translate):
+    """Found by the schema fuzzer: a blank `lang` (which counts as none given) used to be a 500."""
+    alice, bob = service.register("alice"), service.register("bob", locale="de")
+    status = service.post(alice, "<p>Hello</p>")
+    blank = service.translate(status, bob, json={"lang": "   "})
+    assert blank.status_code == 200 and blank.json()["language"] == "de", blank.text
+    long = service.translate(status, bob, json={"lang": "x" * 36})
+    assert long.status_code == 422 and set(long.json()["details"]) == {"lang"}, long.text

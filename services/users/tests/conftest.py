@@ -156,6 +156,7 @@ class Users:
             "scopes": claims["scope"],
             "token_id": claims["jti"],
             "app_id": claims["client_id"],
+            "application_id": int(claims["app"]),
         }
 
     def as_(self, token: str) -> Caller:
@@ -173,7 +174,9 @@ class Users:
 
 def start_users(request: pytest.FixtureRequest, tmp_path, backend: str, **overrides: Any):
     url = database_url(request, tmp_path, backend, "users")
-    return run_service(create_app, Settings, url, **{**FAST_HASHING, **overrides})
+    return run_service(
+        create_app, Settings, url, **{**FAST_HASHING, "media_root": tmp_path / "media", **overrides}
+    )
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_wrong_password_and_unknown_user_look_the_same(users):
     alice = users.register("alice")
     wrong = users.login(alice.app, "alice@example.com", "wrong password")
     unknown = users.login(alice.app, "nobody@example.com", users.PASSWORD)
-    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.status_code == unknown.status_code == 400  # invalid_grant, as Doorkeeper
     assert wrong.json() == unknown.json()
     assert wrong.json()["error"] == "invalid_grant" and wrong.json()["error_description"]
 

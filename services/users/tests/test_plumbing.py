@@ -20,8 +20,8 @@ def test_passwords_and_tokens_never_reach_the_logs(start_service, capsys):
 
         wrong_password = "not-her-password-123"
         secrets.add(wrong_password)
-        assert users.login(app, "alice", wrong_password).status_code == 401
-        assert users.login(app, "nobody", wrong_password).status_code == 401
+        assert users.login(app, "alice", wrong_password).status_code == 400
+        assert users.login(app, "nobody", wrong_password).status_code == 400
         signed_in = users.login(app, "alice@example.com").json()
         refreshed = users.token(app, grant_type="refresh_token", refresh_token=signed_in["refresh_token"])
         replayed = users.token(app, grant_type="refresh_token", refresh_token=signed_in["refresh_token"])

@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
@@ -22,14 +23,22 @@ from microblog_common.errors import Forbidden, Unauthorized, Unprocessable, erro
 
 HEADER_USER_ID = "x-user-id"
 HEADER_SCOPES = "x-user-scopes"
-HEADER_APP_ID = "x-app-id"
+HEADER_APP_ID = "x-app-id"  # the OAuth client_id
+HEADER_APP_RECORD_ID = "x-app-record-id"  # the application's numeric id (Mastodon's application_id)
 HEADER_TOKEN_ID = "x-token-id"  # noqa: S105 - a header name, not a secret
 HEADER_CLIENT_IP = "x-client-ip"
 HEADER_TIMESTAMP = "x-internal-timestamp"
 HEADER_SIGNATURE = "x-internal-signature"
 
 # Signed, in this order. Every one of them is stripped from client requests by the gateway.
-SIGNED_IDENTITY_HEADERS = (HEADER_USER_ID, HEADER_SCOPES, HEADER_APP_ID, HEADER_TOKEN_ID, HEADER_CLIENT_IP)
+SIGNED_IDENTITY_HEADERS = (
+    HEADER_USER_ID,
+    HEADER_SCOPES,
+    HEADER_APP_ID,
+    HEADER_TOKEN_ID,
+    HEADER_CLIENT_IP,
+    HEADER_APP_RECORD_ID,
+)
 INTERNAL_HEADERS = (*SIGNED_IDENTITY_HEADERS, HEADER_TIMESTAMP, HEADER_SIGNATURE)
 # Prefixes no client may send: anything that could be mistaken for identity or internal trust.
 FORBIDDEN_CLIENT_HEADER_PREFIXES = ("x-user-", "x-internal-", "x-app-", "x-token-", "x-client-ip")
@@ -122,8 +131,10 @@ class Identity:
 
     user_id: int | None
     scopes: frozenset[str]
-    app_id: str | None
+    app_id: str | None  # the OAuth client_id
     token_id: str | None
+    # The application's numeric id (what Mastodon shows as `application_id`), when the token says.
+    application_id: int | None = None
 
     def has_scope(self, required: str) -> bool:
         """Mastodon's scope rules: `read` covers `read:statuses`, and so on."""
@@ -138,11 +149,13 @@ def identity_from_request(request: Request) -> Identity | None:
     if not token_id:
         return None
     user_id = request.headers.get(HEADER_USER_ID)
+    application_id = request.headers.get(HEADER_APP_RECORD_ID)
     return Identity(
         user_id=int(user_id) if user_id and user_id.isdigit() else None,
         scopes=frozenset(request.headers.get(HEADER_SCOPES, "").split()),
         app_id=request.headers.get(HEADER_APP_ID) or None,
         token_id=token_id,
+        application_id=int(application_id) if application_id and application_id.isdigit() else None,
     )
 
 
@@ -152,6 +165,18 @@ def client_ip(request: Request) -> str | None:
 
 def _optional_identity(request: Request) -> Identity | None:
     return identity_from_request(request)
+
+
+AUTH_REQUIRED = "required"
+AUTH_OPTIONAL = "optional"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _documented(dependency: F, auth: str, scopes: tuple[str, ...]) -> F:
+    """Marks the dependency with what it asks of the token, for the OpenAPI document's `security`
+    (`microblog_common.openapi`)."""
+    dependency.__microblog_auth__ = (auth, scopes)  # type: ignore[attr-defined]
+    return dependency
 
 
 def require_user(*scopes: str):
@@ -167,7 +192,7 @@ def require_user(*scopes: str):
             raise Unprocessable("This method requires an authenticated user")
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
 def _check_scopes(identity: Identity, scopes: tuple[str, ...]) -> None:
@@ -185,7 +210,7 @@ def require_token(*scopes: str):
         _check_scopes(identity, scopes)
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
 def optional_token(*scopes: str):
@@ -197,7 +222,7 @@ def optional_token(*scopes: str):
             _check_scopes(identity, scopes)
         return identity
 
-    return dependency
+    return _documented(dependency, AUTH_OPTIONAL, scopes)
 
 
 def require_internal_caller(request: Request) -> None:

@@ -53,7 +53,13 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
         _add_trace_ids,
         _redact,
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    # Plain tracebacks: a rich one (when `rich` is installed) prints every frame's locals, which
+    # may hold secrets or megabytes of a request body, and takes seconds to render.
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+    )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from microblog_common.errors import BadRequest
+from microblog_common.limits import DEFAULT_MAX_UPLOAD_BODY_BYTES, check_json_depth, is_json, media_type
 
 M = TypeVar("M", bound=BaseModel)
 _KEY_PART = re.compile(r"\[([^\[\]]*)\]")
@@ -57,17 +58,23 @@ def nest(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def request_params(request: Request) -> dict[str, Any]:
-    """Query parameters, overridden by the body's (whatever its encoding)."""
+    """Query parameters, overridden by the body's (whatever its encoding). File parts of a
+    multipart body come as `UploadFile` values (what `avatar`/`header` uploads read)."""
     params = nest(request.query_params.multi_items())
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        # Files (avatar/header uploads) are not supported yet: ignored rather than refused.
-        fields = [(k, v) for k, v in form.multi_items() if not isinstance(v, UploadFile)]
-        params.update(nest(fields))
-    elif content_type == "application/json" or content_type.endswith("+json"):
+    content_type = request.headers.get("content-type")
+    kind = media_type(content_type)
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # A part may be as large as the body's limit (enforced by BodyLimitMiddleware before this
+        # reads anything), so a long text field is a 422 of its field, never a 400 of the parser.
+        try:
+            form = await request.form(max_part_size=DEFAULT_MAX_UPLOAD_BODY_BYTES)
+        except HTTPException as exc:  # Starlette's answer to a body it can't parse
+            raise BadRequest(f"The request body is not valid {kind}") from exc
+        params.update(nest(form.multi_items()))
+    elif is_json(content_type):
         raw = await request.body()
         if raw.strip():
+            check_json_depth(raw)  # before the parser recurses into it
             try:
                 body = json.loads(raw)
             except ValueError as exc:
@@ -93,6 +100,8 @@ def body(model: type[M]) -> Any:
         return validated(model, params)
 
     dependency.__name__ = f"body_{model.__name__}"
+    # What `microblog_common.openapi` documents as the request body (JSON, form or multipart).
+    dependency.__microblog_body__ = model  # type: ignore[attr-defined]
     return Depends(dependency)
 
 

@@ -1,6 +1,6 @@
 """The "service defaults": one call that turns a service's spec into a FastAPI app with the shared
 plumbing wired the same way everywhere (settings, logging, errors, internal trust, database,
-the event lane, health, metrics, tracing).
+the event lane, health, metrics, tracing, body limits, the OpenAPI document).
 
 `create_app()` does no I/O; engines, broker connections and background tasks are built in the
 lifespan and disposed of at shutdown (uvicorn runs it on SIGTERM/Ctrl-C)."""
@@ -27,9 +27,11 @@ from microblog_common.events.topology import CONSUMED_EVENTS
 from microblog_common.health import health_router
 from microblog_common.internal_auth import InternalAuthMiddleware
 from microblog_common.lane import EventLane, LaneTask
+from microblog_common.limits import BodyLimitMiddleware
 from microblog_common.logging import configure_logging
 from microblog_common.metrics import POOLS, MetricsMiddleware, metrics_endpoint
 from microblog_common.migrations import upgrade_to_head
+from microblog_common.openapi import install_openapi
 from microblog_common.request_context import RequestContextMiddleware
 from microblog_common.settings import ServiceSettings
 from microblog_common.tracing import TracingMiddleware, configure_tracing
@@ -149,9 +151,16 @@ def create_service_app(
         max_age=settings.internal_signature_max_age_seconds,
         open_prefixes=OPEN_PREFIXES,
     )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_body_bytes=settings.max_upload_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     app.add_middleware(MetricsMiddleware, service=spec.name)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     # Outermost, so the access log line is written inside the request's span (with its trace id).
     if configure_tracing(spec.name):
         app.add_middleware(TracingMiddleware, service=spec.name)
+    install_openapi(app)
     return app

@@ -8,6 +8,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from microblog_common.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_UPLOAD_BODY_BYTES,
+)
+
 # Values people paste from examples; refusing them outside development stops a deploy that
 # forgot to set a real secret.
 PLACEHOLDER_SECRETS = frozenset(
@@ -43,6 +49,11 @@ class BaseServiceSettings(BaseSettings):
     # A shared secret the gateway signs forwarded requests with; services refuse unsigned ones.
     internal_secret: SecretStr = Field(default=SecretStr(DEV_INTERNAL_SECRET))
     internal_signature_max_age_seconds: int = 60
+    # Request bodies: larger ones are refused with 413 before they are read (uploads are
+    # multipart/form-data), and JSON nested deeper is refused with 400.
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_upload_body_bytes: int = Field(DEFAULT_MAX_UPLOAD_BODY_BYTES, ge=1024)
+    max_json_depth: int = Field(DEFAULT_MAX_JSON_DEPTH, ge=4, le=256)
 
     @field_validator("log_level")
     @classmethod

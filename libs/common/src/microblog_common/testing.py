@@ -18,6 +18,7 @@ from microblog_common.events.bus import Subscription
 from microblog_common.events.memory import MemoryBus
 from microblog_common.internal_auth import (
     HEADER_APP_ID,
+    HEADER_APP_RECORD_ID,
     HEADER_CLIENT_IP,
     HEADER_SCOPES,
     HEADER_TOKEN_ID,
@@ -96,6 +97,7 @@ class ServiceClient:
         scopes: str = "read write follow push",
         token_id: str | None = None,
         app_id: str | None = None,
+        application_id: int | None = None,
         client_ip: str = "127.0.0.1",
         headers: dict[str, str] | None = None,
         **kwargs: Any,
@@ -110,6 +112,7 @@ class ServiceClient:
                     HEADER_SCOPES: scopes,
                     HEADER_TOKEN_ID: token_id or f"test-token-{user_id}",
                     HEADER_APP_ID: app_id or "",
+                    HEADER_APP_RECORD_ID: str(application_id) if application_id else "",
                 }
             )
         signed = sign_request(self.secret, method, target, identity)
@@ -163,10 +166,13 @@ def run_service(
             raw.portal.call(bus.close)
 
 
-def check_service_plumbing(create_app: Callable[..., FastAPI], settings_cls: type, db_url: str) -> None:
+def check_service_plumbing(
+    create_app: Callable[..., FastAPI], settings_cls: type, db_url: str, **overrides: Any
+) -> None:
     """What every service must do, whatever its features: migrate, report ready, refuse requests
-    that did not come through the gateway, and answer unknown routes in the API's error format."""
-    with run_service(create_app, settings_cls, db_url) as (client, raw, _):
+    that did not come through the gateway, answer unknown routes in the API's error format, refuse
+    a body over its limit before reading it, and serve its OpenAPI document (signed)."""
+    with run_service(create_app, settings_cls, db_url, **overrides) as (client, raw, _):
         ready = raw.get("/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"] == {"database": "ok"}
@@ -182,3 +188,9 @@ def check_service_plumbing(create_app: Callable[..., FastAPI], settings_cls: typ
         assert forged.headers["x-request-id"]
         missing = client.get("/api/v1/nothing-here", user_id=1)
         assert missing.status_code == 404 and missing.json() == {"error": "Record not found"}
+        huge = client.post(
+            "/api/v1/nothing-here", content=b"{}", headers={"content-length": str(100 * 1024 * 1024)}
+        )
+        assert huge.status_code == 413 and huge.json()["error"].startswith("The request body is too large")
+        document = client.get("/openapi.json")
+        assert document.status_code == 200 and "ErrorResponse" in document.json()["components"]["schemas"]

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+MEDIA_PATH = "/system/media"
+
 
 class PublicUrls:
-    def __init__(self, public_url: str):
+    """`media_url`: where uploaded files are served from (an object store's public URL); by
+    default the users service serves them at `PUBLIC_URL/system/media/`."""
+
+    def __init__(self, public_url: str, media_url: str | None = None):
         self.base = public_url.rstrip("/")
         self.host = urlsplit(self.base).netloc.lower()
+        self.media_base = (media_url or self.base + MEDIA_PATH).rstrip("/")
 
     def __call__(self, path: str) -> str:
         return self.base + path
@@ -25,6 +31,10 @@ class PublicUrls:
 
     def header(self) -> str:
         return f"{self.base}/avatars/header.png"
+
+    def media(self, key: str) -> str:
+        """An uploaded file (`accounts/avatars/<sha256>.png`)."""
+        return f"{self.media_base}/{key}"
 
     def status(self, username: str, status_id: int) -> str:
         return f"{self.base}/@{username}/{status_id}"

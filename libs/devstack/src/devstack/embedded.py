@@ -40,16 +40,25 @@ class _QuietServer(uvicorn.Server):
 
 def _extra_settings(name: str, data_dir: Path) -> dict[str, object]:
     """Per-service settings of the embedded mode: notify writes its email as files under the data
-    dir (one `.eml` per message, and a log line with its links); search keeps its embedded index
-    there."""
+    dir (one `.eml` per message, and a log line with its links); users keeps uploaded avatars and
+    headers there; search keeps its embedded index there."""
     if name == "notify":
         return {"email_backend": "file", "mail_dir": data_dir / "mail"}
+    if name == "users":
+        return {"media_root": data_dir / "media"}
     if name == "search":
         return {"search_index_dir": data_dir / "search-index"}
     return {}
 
 
-def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str):
+# Services that call another one directly, over its unix socket (posts asks users for an author's
+# current posting defaults).
+CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
+
+
+def _service_app(
+    name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, sockets: dict[str, Path]
+):
     settings = importlib.import_module(f"{name}.settings").Settings(
         **_extra_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
@@ -59,6 +68,7 @@ def _service_app(name: str, data_dir: Path, secret: str, bus: MemoryBus, public_
         internal_secret=secret,
         log_json=False,
         public_url=public_url,
+        **{f"{callee}_url": f"unix:{sockets[callee]}" for callee in CALLS.get(name, ())},
     )
     return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
 
@@ -88,7 +98,9 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     service_servers = {
         name: _QuietServer(
             uvicorn.Config(
-                _service_app(name, data_dir, secret, bus, public_url), uds=str(sockets[name]), log_config=None
+                _service_app(name, data_dir, secret, bus, public_url, sockets),
+                uds=str(sockets[name]),
+                log_config=None,
             )
         )
         for name in SERVICES

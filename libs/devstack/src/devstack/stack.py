@@ -25,8 +25,13 @@ import httpx
 
 from devstack.servers import PostgresServer, RabbitMQServer, free_port
 
+# In start order: a service another one calls (CALLS) comes before its caller.
 SERVICES = ("users", "posts", "search", "translate", "notify")
 GATEWAY = "gateway"
+# Who calls whom synchronously (posts asks users for an author's current posting defaults).
+CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
+
+
 WORKER_SUFFIX = "-worker"
 
 
@@ -308,6 +313,8 @@ class LocalStack:
                 "EVENT_BUS": "rabbitmq",
                 "RABBITMQ_URL": self.rabbitmq_url,
             }
+            # Services that call another one directly (started before them, see SERVICES).
+            env |= {f"{callee.upper()}_URL": self._processes[callee].url for callee in CALLS.get(service, ())}
             if service in self.workers:
                 env |= {"EVENT_WORKERS_IN_PROCESS": "false", "WORKER_HOST": HOST, "WORKER_PORT": str(port)}
         if service == "search":

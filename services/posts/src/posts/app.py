@@ -24,6 +24,10 @@ async def _warm_up_language_detector(app: FastAPI) -> None:
     runtime.languages.warm_up()
 
 
+async def _close_users_client(app: FastAPI) -> None:
+    app.state.runtime.accounts.close()
+
+
 async def _warm_up_detector_for_the_lane(lane: EventLane) -> None:
     """The lane publishes scheduled statuses, which detect their language: in a worker process
     the detector is built at start, not by the first due status."""
@@ -41,6 +45,7 @@ SPEC = ServiceSpec(
     build_runtime=Runtime.build,
     lane_tasks=(_warm_up_detector_for_the_lane, publish_scheduled, purge_idempotency_keys),
     on_startup=(_warm_up_language_detector,),
+    on_shutdown=(_close_users_client,),
 )
 
 

@@ -47,18 +47,8 @@ handlers = EventHandlers()
 # merges a quarter of its 800-post feeds).
 HOME_BACKFILL = 200
 
-# The posting defaults a post may take from its author; any other `default_privacy` counts as public.
-POSTING_PRIVACIES = ("public", "unlisted", "private")
-
 
 # -- what it consumes (the shared user contracts; only the fields the replica stores) ----------
-
-
-def _replica_values(snapshot: AccountSnapshot) -> dict:
-    values = snapshot.model_dump(include=set(replica.SNAPSHOT_FIELDS))
-    if values["default_privacy"] not in POSTING_PRIVACIES:
-        values["default_privacy"] = "public"
-    return values
 
 
 @handlers.on(USER_REGISTERED)
@@ -66,8 +56,7 @@ def _replica_values(snapshot: AccountSnapshot) -> dict:
 def on_account_snapshot(session: Session, event: Event) -> None:
     # `user.registered` carries UserRegistered, an AccountSnapshot with email and locale, which
     # the replica doesn't keep: both are read as the snapshot.
-    snapshot = AccountSnapshot.model_validate(event.data)
-    replica.upsert_account(session, int(snapshot.id), _replica_values(snapshot))
+    replica.apply_snapshot(session, AccountSnapshot.model_validate(event.data))
 
 
 @handlers.on(USER_FOLLOWED)

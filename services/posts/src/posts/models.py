@@ -57,6 +57,8 @@ class Account(Base):
     avatar: Mapped[str] = mapped_column(String(2000), nullable=False)
     avatar_static: Mapped[str] = mapped_column(String(2000), nullable=False)
     header: Mapped[str] = mapped_column(String(2000), nullable=False)
+    # "" in snapshots from before the field: the header stands for itself.
+    header_static: Mapped[str] = mapped_column(String(2000), nullable=False, server_default="")
     locked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     bot: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     discoverable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -74,6 +76,8 @@ class Account(Base):
     # doesn't say: Mastodon's `setting_default_privacy` and `setting_default_sensitive`.
     default_privacy: Mapped[str] = mapped_column(String(10), nullable=False, server_default="public")
     default_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    # `source[language]`: a post naming no language gets it ("" none: the language is detected).
+    default_language: Mapped[str] = mapped_column(String(8), nullable=False, server_default="")
 
     # Not unique: the replica takes what the events say, in whatever order they arrive.
     __table_args__ = (Index("ix_accounts_username_lower", func.lower(username)),)
@@ -119,6 +123,7 @@ class Status(Base):
     favourites_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Grows with every edit (and once more on delete): consumers drop older snapshots by it.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # The posting application's numeric id, as digits (rows from before held its OAuth client id).
     application_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,5 +1,6 @@
-"""What the posts service's code needs beside the database session: its settings, its URLs and the
-language detector. Built in `create_app` (no I/O) and reached from routes through `RuntimeDep`."""
+"""What the posts service's code needs beside the database session: its settings, its URLs, the
+language detector and the users service's account snapshots. Built in `create_app` (no I/O) and
+reached from routes through `RuntimeDep`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from microblog_common.internal_client import InternalClient, ServiceAddress
 from microblog_common.urls import PublicUrls
 from posts.languages import Detector, detector
+from posts.replica.users import AccountSource
 from posts.settings import Settings
 
 
@@ -18,6 +21,7 @@ class Runtime:
     settings: Settings
     urls: PublicUrls
     languages: Detector
+    accounts: AccountSource
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -28,6 +32,13 @@ class Runtime:
                 settings.detected_languages,
                 settings.language_min_relative_distance,
                 settings.language_low_accuracy,
+            ),
+            AccountSource(
+                InternalClient(
+                    ServiceAddress.parse("users", settings.users_url),
+                    settings.internal_secret.get_secret_value(),
+                    timeout=settings.users_timeout_seconds,
+                )
             ),
         )
 

@@ -1,7 +1,8 @@
 """Settings of the posts service, read from environment variables."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from microblog_common.internal_client import validate_service_url
 from microblog_common.settings import ServiceSettings
 
 # The languages the detector chooses among (ISO 639-1): the more there are, the slower it is to
@@ -49,6 +50,14 @@ class Settings(ServiceSettings):
     scheduled_poll_interval_seconds: float = 1.0
     scheduled_batch_size: int = 50
 
-    # How long a post waits for its author's account to reach this service's replica (the
-    # `user.registered` event), for a client posting right after signing up.
-    replica_wait_seconds: float = 5.0
+    # The users service (`http://host:port` or `unix:/path.sock`): a post that leaves its
+    # visibility, sensitivity or language to the author's defaults asks it for the author's current
+    # ones (the replica may not have the latest change yet), as does one whose author the replica
+    # doesn't know yet.
+    users_url: str
+    users_timeout_seconds: float = Field(2.0, gt=0)
+
+    @field_validator("users_url")
+    @classmethod
+    def _valid_users_url(cls, value: str) -> str | None:
+        return validate_service_url(value)

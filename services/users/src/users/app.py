@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
 from users.accounts.endpoints import images as avatar_router
+from users.accounts.endpoints import internal as internal_accounts_router
 from users.accounts.endpoints import router as accounts_router
 from users.events import handlers
 from users.export.endpoints import router as export_router
@@ -41,6 +42,7 @@ SPEC = ServiceSpec(
         follows_router,
         accounts_router,
         avatar_router,
+        internal_accounts_router,
         oauth_router,
         tokens_router,
         password_reset_router,

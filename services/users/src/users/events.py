@@ -27,6 +27,7 @@ from microblog_common.events import Event, EventHandlers, Outbox
 from microblog_common.urls import PublicUrls
 from users.accounts import repository as accounts_repository
 from users.accounts.rendering import field_value_html
+from users.accounts.schemas import pictures
 from users.models import Account, messaging
 
 __all__ = [
@@ -54,7 +55,6 @@ handlers = EventHandlers()
 
 
 def account_snapshot(account: Account, urls: PublicUrls) -> dict:
-    avatar = urls.avatar(account.id)
     return {
         "id": str(account.id),
         "username": account.username,
@@ -63,9 +63,7 @@ def account_snapshot(account: Account, urls: PublicUrls) -> dict:
         "note": account.note_html,
         "note_text": account.note,
         "url": urls.profile(account.username),
-        "avatar": avatar,
-        "avatar_static": avatar,
-        "header": urls.header(),
+        **pictures(account, urls),
         "locked": account.locked,
         "bot": account.bot,
         "discoverable": account.discoverable,
@@ -74,6 +72,7 @@ def account_snapshot(account: Account, urls: PublicUrls) -> dict:
         "fields": [{"name": f["name"], "value": field_value_html(f["value"])} for f in account.fields],
         "default_privacy": account.default_privacy,
         "default_sensitive": account.default_sensitive,
+        "default_language": account.default_language,
         "created_at": account.created_at,
         "updated_at": account.updated_at,
         "version": account.version,

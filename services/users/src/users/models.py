@@ -55,6 +55,12 @@ class Account(Base):
     default_privacy: Mapped[str] = mapped_column(String(10), nullable=False, default="public")
     default_sensitive: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     default_language: Mapped[str] = mapped_column(String(8), nullable=False, default="")
+    # Uploaded pictures: storage keys (`accounts/avatars/<sha256>.png`); None: the default ones.
+    # The static keys differ only for animations (their first frame).
+    avatar_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    avatar_static_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    header_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    header_static_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     followers_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     following_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     statuses_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

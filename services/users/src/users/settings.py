@@ -1,6 +1,9 @@
 """Settings of the users service, read from environment variables."""
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from microblog_common.settings import ServiceSettings
 
@@ -38,3 +41,31 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
     argon2_parallelism: int = 4
+
+    # Uploaded avatars and headers: a folder (served by this service at /system/media/) or an
+    # S3-compatible bucket (served from its public URL).
+    media_storage: Literal["local", "s3"] = "local"
+    media_root: Path = Path(".data/media")
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # unset: AWS itself
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Where the bucket's objects are public, e.g. https://files.example (default: the endpoint's
+    # path-style URL of the bucket).
+    s3_public_url: str | None = None
+    s3_acl: str = "public-read"
+
+    @model_validator(mode="after")
+    def _bucket_needed(self) -> "Settings":
+        if self.media_storage == "s3" and not self.s3_bucket:
+            raise ValueError("S3_BUCKET is required when MEDIA_STORAGE=s3")
+        return self
+
+    def s3_public_url_or_default(self) -> str | None:
+        if self.s3_public_url:
+            return self.s3_public_url.rstrip("/")
+        endpoint = (
+            self.s3_endpoint_url or f"https://s3.{self.s3_region or 'us-east-1'}.amazonaws.com"
+        ).rstrip("/")
+        return f"{endpoint}/{self.s3_bucket}"

@@ -4,6 +4,9 @@
 |---|---|---|
 | `user.registered` | `UserRegistered` (account snapshot + email + locale) | an account was created |
 | `user.updated` | `AccountSnapshot` | the profile changed; `version` grows with every change |
+
+The users service also answers `GET /internal/accounts/{id}` with the current `AccountSnapshot`
+(for a service that must not act on a stale replica, e.g. posts applying posting defaults).
 | `user.followed` | `UserFollowed` | a follow was made, or its `notify`/`reblogs`/`languages` changed |
 | `user.unfollowed` | `UserUnfollowed` | a follow was removed |
 | `user.password_reset_requested` | `PasswordResetRequested` | a reset was asked for an existing account |
@@ -46,6 +49,8 @@ class AccountSnapshot(Contract):
     avatar: str
     avatar_static: str
     header: str
+    # A still of an animated header (the header itself otherwise); "" from producers before it.
+    header_static: str = ""
     locked: bool
     bot: bool
     discoverable: bool
@@ -56,6 +61,8 @@ class AccountSnapshot(Contract):
     # that names no visibility or sensitivity gets.
     default_privacy: str = "public"
     default_sensitive: bool = False
+    # `source[language]`: the language of a post that names none ("" for none: detect it).
+    default_language: str = ""
     created_at: datetime
     updated_at: datetime
     # Grows with every change of the profile: drop a snapshot older than the one you hold.

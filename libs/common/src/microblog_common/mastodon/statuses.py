@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.mastodon.accounts import AccountEntity, ProfileField, public_created_at
@@ -176,3 +178,65 @@ def status_from_snapshot(
         viewer_id=viewer_id,
         favourited=favourited,
     )
+
+
+# -- the Status entity as a model: what OpenAPI documents (`status_entity` builds the JSON) --------
+
+
+class MentionEntity(BaseModel):
+    id: str
+    username: str
+    acct: str
+    url: str
+
+
+class TagEntity(BaseModel):
+    name: str
+    url: str
+
+
+class QuoteApproval(BaseModel):
+    automatic: list[str]
+    manual: list[str]
+    current_user: str
+
+
+class StatusEntity(BaseModel):
+    """Mastodon 4.3's Status, as `status_entity` renders it."""
+
+    id: str
+    created_at: datetime
+    in_reply_to_id: str | None
+    in_reply_to_account_id: str | None
+    sensitive: bool
+    spoiler_text: str
+    visibility: str
+    language: str | None
+    uri: str
+    url: str | None
+    replies_count: int
+    reblogs_count: int
+    favourites_count: int
+    quotes_count: int
+    edited_at: datetime | None
+    # Only for a signed-in viewer (`pinned` only on the viewer's own pinnable posts).
+    favourited: bool | None = None
+    reblogged: bool | None = None
+    muted: bool | None = None
+    bookmarked: bool | None = None
+    pinned: bool | None = None
+    filtered: list[Any] | None = None
+    content: str
+    # The source text: only in the answer to a delete (for delete-and-redraft).
+    text: str | None
+    reblog: None
+    application: dict[str, Any] | None
+    account: AccountEntity
+    media_attachments: list[Any]
+    mentions: list[MentionEntity]
+    tags: list[TagEntity]
+    emojis: list[Any]
+    card: None
+    poll: None
+    quote: None
+    quote_approval: QuoteApproval

@@ -9,9 +9,11 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, optional_token, require_user
+from microblog_common.mastodon.accounts import AccountEntity
 from microblog_common.pagination import Page, account_page_params, link_headers
 from posts.favourites import service
 from posts.runtime import RuntimeDep
+from posts.statuses.entities import StatusEntity
 from posts.statuses.rendering import account_json, account_values
 from posts.statuses.service import rendered
 
@@ -22,14 +24,14 @@ AccountsReader = Annotated[Identity | None, Depends(optional_token("read", "read
 AccountsPage = Annotated[Page, Depends(account_page_params)]
 
 
-@router.post("/{status_id}/favourite")
+@router.post("/{status_id}/favourite", response_model=StatusEntity)
 def favourite(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Favouriter) -> JSONResponse:
     assert identity.user_id is not None
     found = service.favourite(session, runtime, identity.user_id, status_id)
     return JSONResponse(rendered(session, runtime, found, identity.user_id))
 
 
-@router.post("/{status_id}/unfavourite")
+@router.post("/{status_id}/unfavourite", response_model=StatusEntity)
 def unfavourite(
     status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Favouriter
 ) -> JSONResponse:
@@ -38,7 +40,7 @@ def unfavourite(
     return JSONResponse(rendered(session, runtime, found, identity.user_id))
 
 
-@router.get("/{status_id}/favourited_by")
+@router.get("/{status_id}/favourited_by", response_model=list[AccountEntity])
 def favourited_by(
     status_id: str,
     request: Request,

@@ -15,6 +15,8 @@ import structlog
 from sqlalchemy import BigInteger, and_, delete, exists, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.events.versions import claim_version
 from posts.models import (
     Account,
     Favourite,
@@ -25,6 +27,7 @@ from posts.models import (
     Status,
     StatusEdit,
     StatusTag,
+    messaging,
 )
 from posts.sql import dialect_insert
 
@@ -32,10 +35,32 @@ log = structlog.get_logger(__name__)
 
 # What a snapshot carries (the profile, the posting defaults); the counts are this service's own.
 SNAPSHOT_FIELDS = (
-    "username", "acct", "display_name", "note", "url", "avatar", "avatar_static", "header", "locked",
-    "bot", "discoverable", "indexable", "hide_collections", "fields", "created_at", "version",
-    "default_privacy", "default_sensitive",
+    "username", "acct", "display_name", "note", "url", "avatar", "avatar_static", "header",
+    "header_static", "locked", "bot", "discoverable", "indexable", "hide_collections", "fields",
+    "created_at", "version", "default_privacy", "default_sensitive", "default_language",
 )  # fmt: skip
+
+
+# The posting defaults a post may take from its author; any other `default_privacy` counts as public.
+POSTING_PRIVACIES = ("public", "unlisted", "private")
+
+
+def apply_snapshot(session: Session, snapshot: AccountSnapshot) -> None:
+    """An account snapshot from a `user.*` event (the consumer has claimed its version)."""
+    values = snapshot.model_dump(include=set(SNAPSHOT_FIELDS))
+    if values["default_privacy"] not in POSTING_PRIVACIES:
+        values["default_privacy"] = "public"
+    upsert_account(session, int(snapshot.id), values)
+
+
+def apply_fetched_snapshot(session: Session, snapshot: AccountSnapshot) -> bool:
+    """An account snapshot read from the users service in a request: claimed under the same rule
+    as the events' (so whichever of the two arrives second, if not newer, changes nothing, and an
+    older event arriving later can't undo it), then stored. Returns whether it was newer."""
+    if not claim_version(session, messaging.applied_versions, "account", snapshot.id, snapshot.version):
+        return False
+    apply_snapshot(session, snapshot)
+    return True
 
 
 def _active_follows(condition: Any) -> Any:

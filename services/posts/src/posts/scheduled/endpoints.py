@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, require_user
+from microblog_common.openapi import EmptyObject
 from microblog_common.pagination import Page, link_headers, page_params
 from microblog_common.params import request_params
 from posts.runtime import RuntimeDep
 from posts.scheduled import service
+from posts.statuses.entities import ScheduledStatusEntity
 
 router = APIRouter(prefix="/api/v1/scheduled_statuses", tags=["scheduled statuses"])
 
@@ -26,7 +28,7 @@ def _me(identity: Identity) -> int:
     return identity.user_id
 
 
-@router.get("")
+@router.get("", response_model=list[ScheduledStatusEntity])
 def index(
     request: Request,
     session: SessionDep,
@@ -41,12 +43,12 @@ def index(
     )
 
 
-@router.get("/{scheduled_id}")
+@router.get("/{scheduled_id}", response_model=ScheduledStatusEntity)
 def show(scheduled_id: str, session: SessionDep, identity: Reader) -> JSONResponse:
     return JSONResponse(service.as_json(service.own(session, _me(identity), scheduled_id)))
 
 
-@router.put("/{scheduled_id}")
+@router.put("/{scheduled_id}", response_model=ScheduledStatusEntity)
 def update(
     scheduled_id: str,
     session: SessionDep,
@@ -61,7 +63,7 @@ def update(
     return JSONResponse(service.as_json(scheduled))
 
 
-@router.delete("/{scheduled_id}")
+@router.delete("/{scheduled_id}", response_model=EmptyObject)
 def cancel(scheduled_id: str, session: SessionDep, identity: Writer) -> JSONResponse:
     service.cancel(session, _me(identity), scheduled_id)
     return JSONResponse({})

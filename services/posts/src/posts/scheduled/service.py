@@ -20,6 +20,7 @@ from posts.statuses.queries import in_page_order, paged
 from posts.statuses.service import Draft, invalid
 
 TOO_SOON = "Scheduled at The scheduled date must be in the future"
+TOO_SOON_DESCRIPTION = "the scheduled date must be in the future"
 
 
 def parse_time(value: str) -> datetime:
@@ -43,7 +44,7 @@ def _check(
 ) -> None:
     settings = runtime.settings
     if at < datetime.now(UTC) + timedelta(seconds=settings.scheduled_min_lead_seconds):
-        raise invalid(TOO_SOON, "scheduled_at")
+        raise invalid(TOO_SOON, "scheduled_at", description=TOO_SOON_DESCRIPTION)
     mine = select(func.count()).select_from(ScheduledStatus).where(ScheduledStatus.account_id == account_id)
     if moving is not None:
         mine = mine.where(ScheduledStatus.id != moving)

@@ -19,6 +19,13 @@ from posts.runtime import RuntimeDep
 from posts.scheduled import service as scheduled
 from posts.statuses import context as threads
 from posts.statuses import queries, repository, service
+from posts.statuses.entities import (
+    ContextEntity,
+    ScheduledStatusEntity,
+    StatusEditEntity,
+    StatusEntity,
+    StatusSourceEntity,
+)
 from posts.statuses.queries import as_account
 from posts.statuses.rendering import account_json, edit_json, status_json
 from posts.statuses.schemas import EditForm, StatusForm
@@ -34,7 +41,7 @@ def _viewer(identity: Identity | None) -> int | None:
     return identity.user_id if identity is not None else None
 
 
-@router.post("/api/v1/statuses")
+@router.post("/api/v1/statuses", response_model=StatusEntity | ScheduledStatusEntity)
 def create(
     session: SessionDep,
     runtime: RuntimeDep,
@@ -47,13 +54,13 @@ def create(
     `Idempotency-Key` within the hour answers with what the first request created."""
     me = identity.user_id
     assert me is not None
-    author = service.author_account(session, runtime, me)
+    author = service.author_account(session, runtime, me, form)
     if idempotency_key:
         ttl = timedelta(seconds=runtime.settings.idempotency_seconds)
         earlier = repository.claim_idempotency_key(session, me, idempotency_key, ttl)
         if earlier is not None:
             return JSONResponse(_earlier_result(session, runtime, me, earlier))
-    draft = service.check_draft(session, runtime, author, form, identity.app_id)
+    draft = service.check_draft(session, runtime, author, form, identity.application_id)
     if form.scheduled_at is not None:
         planned = scheduled.schedule(session, runtime, me, draft, form.scheduled_at, idempotency_key)
         if idempotency_key:
@@ -76,7 +83,7 @@ def _earlier_result(session, runtime, me: int, earlier) -> dict[str, Any]:
     raise Conflict("A request with this Idempotency-Key is still being processed")
 
 
-@router.get("/api/v1/statuses")
+@router.get("/api/v1/statuses", response_model=list[StatusEntity])
 def show_many(
     session: SessionDep,
     runtime: RuntimeDep,
@@ -89,12 +96,12 @@ def show_many(
     return JSONResponse([status_json(rows[i], viewer, runtime.urls) for i in ids if i in rows])
 
 
-@router.get("/api/v1/statuses/{status_id}")
+@router.get("/api/v1/statuses/{status_id}", response_model=StatusEntity)
 def show(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Reader) -> JSONResponse:
     return JSONResponse(service.rendered(session, runtime, parse_id(status_id) or 0, _viewer(identity)))
 
 
-@router.put("/api/v1/statuses/{status_id}")
+@router.put("/api/v1/statuses/{status_id}", response_model=StatusEntity)
 def update(
     status_id: str,
     session: SessionDep,
@@ -107,13 +114,13 @@ def update(
     return JSONResponse(service.rendered(session, runtime, status.id, identity.user_id))
 
 
-@router.delete("/api/v1/statuses/{status_id}")
+@router.delete("/api/v1/statuses/{status_id}", response_model=StatusEntity)
 def destroy(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Writer) -> JSONResponse:
     assert identity.user_id is not None
     return JSONResponse(service.delete(session, runtime, identity.user_id, status_id))
 
 
-@router.get("/api/v1/statuses/{status_id}/history")
+@router.get("/api/v1/statuses/{status_id}/history", response_model=list[StatusEditEntity])
 def history(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Reader) -> JSONResponse:
     viewer = _viewer(identity)
     row = queries.one(session, parse_id(status_id), viewer)
@@ -124,11 +131,11 @@ def history(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: 
     return JSONResponse([edit_json(revision, author) for revision in revisions])
 
 
-@router.get("/api/v1/statuses/{status_id}/source")
+@router.get("/api/v1/statuses/{status_id}/source", response_model=StatusSourceEntity)
 def source(status_id: str, session: SessionDep, identity: Reader) -> JSONResponse:
     return JSONResponse(service.source(session, status_id, _viewer(identity)))
 
 
-@router.get("/api/v1/statuses/{status_id}/context")
+@router.get("/api/v1/statuses/{status_id}/context", response_model=ContextEntity)
 def context(status_id: str, session: SessionDep, runtime: RuntimeDep, identity: Reader) -> JSONResponse:
     return JSONResponse(threads.context(session, runtime.urls, status_id, _viewer(identity)))

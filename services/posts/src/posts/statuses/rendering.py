@@ -34,7 +34,7 @@ def account_json(account: dict[str, Any], urls: PublicUrls) -> dict[str, Any]:
         avatar=account["avatar"],
         avatar_static=account["avatar_static"],
         header=account["header"],
-        header_static=account["header"],
+        header_static=account["header_static"] or account["header"],
         followers_count=account["followers_count"],
         following_count=account["following_count"],
         statuses_count=account["statuses_count"],

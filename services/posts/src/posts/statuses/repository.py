@@ -4,7 +4,6 @@ transaction."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,21 +28,13 @@ from posts.models import (
 from posts.sql import dialect_insert
 
 
-def account(session: Session, account_id: int) -> Account | None:
-    return session.get(Account, account_id)
-
-
-def wait_for_account(session: Session, account_id: int, seconds: float) -> Account | None:
-    """The account from the replica, waiting up to `seconds` for its `user.registered` event to be
-    handled (a client may post the moment it has signed up)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = session.scalar(
-            select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
-        )
-        if found is not None or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.05)
+def account(session: Session, account_id: int, *, fresh: bool = False) -> Account | None:
+    """`fresh`: read again, past what the session already holds (after an upsert in SQL)."""
+    if not fresh:
+        return session.get(Account, account_id)
+    return session.scalar(
+        select(Account).where(Account.id == account_id).execution_options(populate_existing=True)
+    )
 
 
 def accounts_by_username(session: Session, usernames: Sequence[str]) -> list[Account]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from microblog_common.text import Text
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -14,7 +16,11 @@ def _blank_to_none(value: Any) -> Any:
 
 
 FormBool = Annotated[bool | None, BeforeValidator(_blank_to_none)]
-FormText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+# Every text reaches the database or a query: what no column may hold is a 422 (microblog_common.text).
+FormText = Annotated[Text | None, BeforeValidator(_blank_to_none)]
+# The text of a post and its content warning: their length is counted in graphemes by the service;
+# this only bounds what is read at all.
+PostText = Annotated[Text, Field(max_length=100_000)]
 
 
 def _as_list(value: Any) -> Any:
@@ -28,23 +34,23 @@ def _as_list(value: Any) -> Any:
 class StatusForm(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    status: str | None = None
+    status: PostText | None = None
     in_reply_to_id: FormText = None
     visibility: FormText = None
-    spoiler_text: str | None = None
+    spoiler_text: PostText | None = None
     sensitive: FormBool = None
     language: FormText = None
     scheduled_at: FormText = None
-    media_ids: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
+    media_ids: Annotated[list[Text] | None, BeforeValidator(_as_list)] = None
     poll: Any = None
 
 
 class EditForm(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    status: str | None = None
-    spoiler_text: str | None = None
+    status: PostText | None = None
+    spoiler_text: PostText | None = None
     sensitive: FormBool = None
     language: FormText = None
-    media_ids: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
+    media_ids: Annotated[list[Text] | None, BeforeValidator(_as_list)] = None
     poll: Any = None

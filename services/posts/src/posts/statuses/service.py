@@ -21,11 +21,23 @@ from microblog_common.contracts.posts import (
     PostDeleted,
     StatusSnapshot,
 )
-from microblog_common.errors import NotFound, ServiceUnavailable, Unprocessable
+from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.errors import (
+    BASE_FIELD,
+    ERR_BLANK,
+    ERR_INCLUSION,
+    ERR_INVALID,
+    ERR_TOO_LONG,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from microblog_common.errors import invalid as common_invalid
 from microblog_common.ids import new_id, parse_id
 from posts import events
 from posts.languages import normalise
 from posts.models import VISIBILITIES, Account, Status
+from posts.replica import service as replica
 from posts.runtime import Runtime
 from posts.statuses import queries, repository
 from posts.statuses import text as post_text
@@ -37,8 +49,12 @@ log = structlog.get_logger(__name__)
 REPLY_NOT_FOUND = "The post you are trying to reply to does not appear to exist."
 
 
-def invalid(message: str, field: str | None = None) -> Unprocessable:
-    return Unprocessable(f"Validation failed: {message}", details=[{"field": field, "error": message}])
+def invalid(
+    message: str, field: str = BASE_FIELD, code: str = ERR_INVALID, description: str | None = None
+) -> Unprocessable:
+    """Mastodon's 422 in its own words (`Validation failed: Text can't be blank`), with the details
+    by field in the shape every service answers."""
+    return common_invalid(field, code, description, message=f"Validation failed: {message}")
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ class Draft:
     sensitive: bool
     language: str | None  # the client's; None: detect at publishing
     in_reply_to_id: int | None
-    application_id: str | None
+    application_id: int | None  # the posting application's numeric id (Mastodon's)
 
     def params(self, idempotency: str | None) -> dict[str, Any]:
         """Mastodon's ScheduledStatus `params`."""
@@ -82,26 +98,69 @@ class Draft:
             sensitive=bool(params.get("sensitive")),
             language=params.get("language"),
             in_reply_to_id=parse_id(params.get("in_reply_to_id")),
-            application_id=params.get("application_id"),
+            application_id=_application_id(params.get("application_id")),
         )
 
 
-def author_account(session: Session, runtime: Runtime, account_id: int) -> Account:
-    account = repository.wait_for_account(session, account_id, runtime.settings.replica_wait_seconds)
+def _application_id(value: Any) -> int | None:
+    """An integer, as Mastodon's params hold it (older rows held the OAuth client id: no number)."""
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def relies_on_privacy_defaults(form: StatusForm) -> bool:
+    """Whether the post takes its author's default visibility or sensitivity: what must never be
+    read from a lagging replica. (The default language is read from the replica: a post in a
+    language set a second ago may still be tagged with the previous default, and nothing leaks.)"""
+    return form.visibility is None or form.sensitive is None
+
+
+def author_account(session: Session, runtime: Runtime, account_id: int, form: StatusForm) -> Account:
+    """The author, as of now. A post that takes the author's default visibility or sensitivity
+    asks the users service for the current snapshot first (before this request holds a database
+    connection), and applies it to the replica under the events' version rule (the event,
+    arriving later, then changes nothing): a privacy the author has just set is never ignored. So
+    does a post whose author the replica doesn't know yet (posting the moment after signing up)."""
+    fetched: AccountSnapshot | None = None
+    if relies_on_privacy_defaults(form):
+        try:
+            fetched = _current_snapshot(runtime, account_id)
+        except ServiceUnavailable:
+            raise ServiceUnavailable(
+                "The users service is unavailable, so your default post privacy and sensitivity "
+                "can't be checked; try again in a moment, or give visibility and sensitive"
+            ) from None
+    account = repository.account(session, account_id)
+    if fetched is None and account is None:
+        fetched = _current_snapshot(runtime, account_id)
+    if fetched is not None:
+        replica.apply_fetched_snapshot(session, fetched)
+        account = repository.account(session, account_id, fresh=True)
     if account is None:
         raise ServiceUnavailable("Your account is not known to the posts service yet; try again in a moment")
     return account
 
 
+def _current_snapshot(runtime: Runtime, account_id: int) -> AccountSnapshot:
+    snapshot = runtime.accounts.current(account_id)
+    if snapshot is None:
+        # A signed-in caller the users service doesn't know: its account is gone.
+        raise NotFound("Your account does not exist")
+    return snapshot
+
+
 def _check_text(runtime: Runtime, text: str, spoiler_text: str) -> None:
     if not text.strip():
-        raise invalid("Text can't be blank", "status")
-    for field, value in (("status", text), ("spoiler_text", spoiler_text)):
-        if not post_text.storable(value):
-            raise invalid("Text contains characters that are not allowed", field)
+        raise invalid("Text can't be blank", "status", ERR_BLANK)
     limit = runtime.settings.max_characters
     if post_text.length(text, spoiler_text, runtime.settings.characters_per_url) > limit:
-        raise invalid(f"Text character limit of {limit} exceeded", "status")
+        raise invalid(
+            f"Text character limit of {limit} exceeded",
+            "status",
+            ERR_TOO_LONG,
+            f"is too long (maximum is {limit} characters)",
+        )
 
 
 def _check_language(value: str | None) -> str | None:
@@ -109,15 +168,15 @@ def _check_language(value: str | None) -> str | None:
         return None
     code = normalise(value)
     if code is None:
-        raise invalid("Language is not a valid ISO 639 language code", "language")
+        raise invalid("Language is not a valid ISO 639 language code", "language", ERR_INCLUSION)
     return code
 
 
 def _refuse_unsupported(media_ids: list[str] | None, poll: Any) -> None:
     if media_ids:
-        raise invalid("Media attachments are not supported", "media_ids")
+        raise invalid("Media attachments are not supported", "media_ids", description="are not supported")
     if poll:
-        raise invalid("Polls are not supported", "poll")
+        raise invalid("Polls are not supported", "poll", description="are not supported")
 
 
 def _sensitive(given: bool | None, spoiler_text: str | None, otherwise: bool) -> bool:
@@ -126,18 +185,19 @@ def _sensitive(given: bool | None, spoiler_text: str | None, otherwise: bool) ->
 
 
 def check_draft(
-    session: Session, runtime: Runtime, author: Account, form: StatusForm, app_id: str | None
+    session: Session, runtime: Runtime, author: Account, form: StatusForm, application_id: int | None
 ) -> Draft:
-    """The post as it will be published; what the form leaves out is the author's default (the
-    replica's `default_privacy`, `default_sensitive`), as Mastodon's PostStatusService does."""
+    """The post as it will be published; what the form leaves out is the author's default
+    (`default_privacy`, `default_sensitive`, `default_language`, current: see `author_account`),
+    as Mastodon's PostStatusService does; a language neither given nor defaulted is detected."""
     _refuse_unsupported(form.media_ids, form.poll)
     text = form.status or ""
     spoiler_text = form.spoiler_text or ""
     _check_text(runtime, text, spoiler_text)
     visibility = (form.visibility or author.default_privacy).lower()
     if visibility not in VISIBILITIES:
-        raise invalid("Visibility is not included in the list", "visibility")
-    language = _check_language(form.language)
+        raise invalid("Visibility is not included in the list", "visibility", ERR_INCLUSION)
+    language = _check_language(form.language) or author.default_language or None
     in_reply_to_id = None
     if form.in_reply_to_id is not None:
         in_reply_to_id = parse_id(form.in_reply_to_id)
@@ -150,7 +210,7 @@ def check_draft(
         sensitive=_sensitive(form.sensitive, spoiler_text, author.default_sensitive),
         language=language,
         in_reply_to_id=in_reply_to_id,
-        application_id=app_id,
+        application_id=application_id,
     )
 
 
@@ -236,7 +296,7 @@ def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -
         reblogs_count=0,
         favourites_count=0,
         version=1,
-        application_id=draft.application_id,
+        application_id=str(draft.application_id) if draft.application_id is not None else None,
         created_at=now,
         edited_at=None,
     )

@@ -19,13 +19,6 @@ MENTION = re.compile(r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@((
 HASHTAG = re.compile(r"(?<![=/)\w])#(\w*[^\W\d_]\w*)")
 MAX_TAG_LENGTH = 255
 _GRAPHEME = regex.compile(r"\X")
-# NUL (PostgreSQL's text can't hold it) and lone surrogates (a JSON `"\ud800"` escape decodes to
-# one; no UTF-8 encoding exists for it): refused as input rather than failing in the database.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(value: str) -> bool:
-    return _UNSTORABLE.search(value) is None
 
 
 @dataclass(frozen=True)

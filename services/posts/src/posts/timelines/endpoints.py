@@ -12,6 +12,7 @@ from microblog_common.db import SessionDep
 from microblog_common.internal_auth import Identity, optional_token, require_user
 from microblog_common.pagination import Page, link_headers, page_params
 from posts.runtime import Runtime, RuntimeDep
+from posts.statuses.entities import StatusEntity
 from posts.statuses.rendering import status_json
 from posts.timelines import service
 
@@ -61,7 +62,7 @@ def _viewer(identity: Identity | None) -> int | None:
     return identity.user_id if identity is not None else None
 
 
-@router.get("/api/v1/timelines/home")
+@router.get("/api/v1/timelines/home", response_model=list[StatusEntity])
 def home(
     request: Request, session: SessionDep, runtime: RuntimeDep, identity: HomeReader, page: StatusesPage
 ) -> JSONResponse:
@@ -69,7 +70,7 @@ def home(
     return _page(request, runtime, page, identity.user_id, service.home(session, identity.user_id, page))
 
 
-@router.get("/api/v1/timelines/public")
+@router.get("/api/v1/timelines/public", response_model=list[StatusEntity])
 def public(
     request: Request,
     session: SessionDep,
@@ -83,7 +84,7 @@ def public(
     return _page(request, runtime, page, viewer, result)
 
 
-@router.get("/api/v1/timelines/tag/{hashtag}")
+@router.get("/api/v1/timelines/tag/{hashtag}", response_model=list[StatusEntity])
 def hashtag(
     hashtag: str,
     request: Request,
@@ -100,7 +101,7 @@ def hashtag(
     return _page(request, runtime, page, viewer, result)
 
 
-@router.get("/api/v1/accounts/{account_id}/statuses")
+@router.get("/api/v1/accounts/{account_id}/statuses", response_model=list[StatusEntity])
 def account_statuses(
     account_id: str,
     request: Request,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from microblog_common.errors import NotFound
 from microblog_common.ids import parse_id
 from microblog_common.pagination import Page
+from microblog_common.text import acceptable
 from posts.models import Account, HomeFeed, StatusTag, Tag, in_public_timeline
 from posts.statuses.queries import follows, in_page_order, paged, renderable, statuses, visible_to
 
@@ -116,7 +117,8 @@ def public(session: Session, viewer_id: int | None, page: Page, *, remote: bool,
 def _tag_id(name: str) -> Any:
     name = name.strip().lstrip("#").lower()
     # A name with NUL is no hashtag, and PostgreSQL refuses it as a parameter: match nothing.
-    return select(Tag.id).where(Tag.name == name if "\x00" not in name else false()).scalar_subquery()
+    # A name no tag can have (microblog_common.text refuses it) matches nothing, without asking.
+    return select(Tag.id).where(Tag.name == name if acceptable(name) else false()).scalar_subquery()
 
 
 def hashtag_query(viewer_id: int | None, name: str, page: Page) -> Select:

@@ -17,7 +17,9 @@ class TranslateForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    lang: Annotated[str | None, BeforeValidator(_blank_to_none), Field(max_length=35)] = None
+    # The length bound sits on the text itself: on `str | None` pydantic would apply it to the None a
+    # blank value becomes, a TypeError (500) rather than a validation error (found by the fuzzer).
+    lang: Annotated[Annotated[str, Field(max_length=35)] | None, BeforeValidator(_blank_to_none)] = None
 
 
 class TranslatedPollOption(BaseModel):

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.db import SessionDep
 from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
@@ -20,8 +21,10 @@ from microblog_common.internal_auth import (
     require_token,
     require_user,
 )
+from microblog_common.openapi import image_responses
 from microblog_common.params import body
-from microblog_common.urls import PublicUrls
+from microblog_common.urls import MEDIA_PATH
+from users import events
 from users.accounts import service
 from users.accounts.avatars import avatar_png, header_png
 from users.accounts.schemas import (
@@ -30,17 +33,21 @@ from users.accounts.schemas import (
     RegistrationForm,
     UpdateCredentialsForm,
 )
+from users.media.storage import CACHE_CONTROL, MEDIA_TYPES, LocalStorage
 from users.oauth import service as oauth
+from users.oauth.schemas import TokenEntity
 from users.runtime import RuntimeDep
 from users.tokens import service as tokens
 
 router = APIRouter(tags=["accounts"])
 images = APIRouter(tags=["accounts"])
+# Service to service only (the gateway never routes /internal/*).
+internal = APIRouter(tags=["internal"], include_in_schema=False)
 
 AccountReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
 
 
-@router.post("/api/v1/accounts")
+@router.post("/api/v1/accounts", response_model=TokenEntity)
 def register(
     session: SessionDep,
     runtime: RuntimeDep,
@@ -67,7 +74,7 @@ def verify_credentials(
     identity: Annotated[Identity, Depends(require_user("profile", "read", "read:accounts"))],
 ) -> CredentialAccountEntity:
     account = service.get_account(session, identity.user_id)
-    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, runtime.urls)
 
 
 @router.patch("/api/v1/accounts/update_credentials", response_model=CredentialAccountEntity)
@@ -80,21 +87,75 @@ def update_credentials(
     # Only ever the caller's own account: no parameter names another one.
     account = service.get_account(session, identity.user_id)
     account = service.update_credentials(session, runtime, account, form)
-    return CredentialAccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return CredentialAccountEntity.of(account, runtime.urls)
+
+
+@router.delete("/api/v1/profile/avatar", response_model=CredentialAccountEntity)
+def delete_avatar(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+) -> CredentialAccountEntity:
+    account = service.remove_picture(
+        session, runtime, service.get_account(session, identity.user_id), "avatar"
+    )
+    return CredentialAccountEntity.of(account, runtime.urls)
+
+
+@router.delete("/api/v1/profile/header", response_model=CredentialAccountEntity)
+def delete_header(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
+) -> CredentialAccountEntity:
+    account = service.remove_picture(
+        session, runtime, service.get_account(session, identity.user_id), "header"
+    )
+    return CredentialAccountEntity.of(account, runtime.urls)
 
 
 @router.get("/api/v1/accounts/lookup", response_model=AccountEntity)
 def lookup(
     session: SessionDep, runtime: RuntimeDep, _: AccountReader, acct: str = Query("")
 ) -> AccountEntity:
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     return AccountEntity.of(service.lookup(session, urls, acct), urls)
 
 
 @router.get("/api/v1/accounts/{account_id}", response_model=AccountEntity)
 def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
     account = service.get_account(session, parse_id(account_id))
-    return AccountEntity.of(account, PublicUrls(runtime.settings.public_url))
+    return AccountEntity.of(account, runtime.urls)
+
+
+@internal.get("/internal/accounts/{account_id}", response_model=AccountSnapshot)
+def account_snapshot(
+    account_id: str, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> AccountSnapshot:
+    """The account as `user.updated` carries it, now: for services that must not act on a replica
+    that may lag (posts applying posting defaults). Never routed publicly, and never on behalf of a
+    client's token."""
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the services only")
+    account = service.get_account(session, parse_id(account_id))
+    return AccountSnapshot(**events.account_snapshot(account, runtime.urls))
+
+
+@images.get(
+    MEDIA_PATH + "/{key:path}",
+    response_class=Response,
+    responses=image_responses("image/png", "image/jpeg", "image/gif", "image/webp"),
+)
+def uploaded_picture(key: str, runtime: RuntimeDep) -> Response:
+    """Uploaded avatars and headers, when they are stored in the local folder. Their names are
+    their content's hash: cached for a year, never revalidated."""
+    storage = runtime.media
+    path = storage.path(key) if isinstance(storage, LocalStorage) else None
+    if path is None:
+        raise NotFound()
+    return FileResponse(
+        path, media_type=MEDIA_TYPES[path.suffix.lstrip(".")], headers={"Cache-Control": CACHE_CONTROL}
+    )
 
 
 class InstanceStats(BaseModel):
@@ -116,12 +177,12 @@ def instance_stats(request: Request, session: SessionDep) -> InstanceStats:
 IMAGE_CACHE = {"Cache-Control": "public, max-age=86400"}
 
 
-@images.get("/avatars/header.png")
+@images.get("/avatars/header.png", response_class=Response, responses=image_responses("image/png"))
 def default_header() -> Response:
     return Response(header_png(), media_type="image/png", headers=IMAGE_CACHE)
 
 
-@images.get("/avatars/{name}.png")
+@images.get("/avatars/{name}.png", response_class=Response, responses=image_responses("image/png"))
 def default_avatar(name: str) -> Response:
     """Drawn from the id alone (no database read): the same picture every time."""
     account_id = parse_id(name)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from microblog_common.mastodon.accounts import AccountEntity as SharedAccountEntity
 from microblog_common.mastodon.accounts import ProfileField, public_created_at
+from microblog_common.text import Text
 from microblog_common.urls import PublicUrls
 from users.accounts.rendering import field_value_html
 from users.models import Account
@@ -71,9 +73,19 @@ class CredentialAccountEntity(AccountEntity):
         return cls(**account_values(account, urls), source=source)
 
 
+def pictures(account: Account, urls: PublicUrls) -> dict[str, str]:
+    """The uploaded avatar and header (with their stills), or the default ones."""
+    avatar = urls.media(account.avatar_key) if account.avatar_key else urls.avatar(account.id)
+    header = urls.media(account.header_key) if account.header_key else urls.header()
+    return {
+        "avatar": avatar,
+        "avatar_static": urls.media(account.avatar_static_key) if account.avatar_static_key else avatar,
+        "header": header,
+        "header_static": urls.media(account.header_static_key) if account.header_static_key else header,
+    }
+
+
 def account_values(account: Account, urls: PublicUrls) -> dict[str, Any]:
-    avatar = urls.avatar(account.id)
-    header = urls.header()
     return {
         "id": str(account.id),
         "username": account.username,
@@ -87,10 +99,7 @@ def account_values(account: Account, urls: PublicUrls) -> dict[str, Any]:
         "note": account.note_html,
         "url": urls.profile(account.username),
         "uri": urls.actor(account.username),
-        "avatar": avatar,
-        "avatar_static": avatar,
-        "header": header,
-        "header_static": header,
+        **pictures(account, urls),
         "followers_count": account.followers_count,
         "following_count": account.following_count,
         "statuses_count": account.statuses_count,
@@ -108,19 +117,19 @@ class RegistrationForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    username: str = ""
-    email: str = ""
-    password: str = ""
-    agreement: str | bool = False
-    locale: str = ""
-    reason: str | None = None
+    username: Text = ""
+    email: Text = ""
+    password: Text = ""
+    agreement: Text | bool = False
+    locale: Text = ""
+    reason: Annotated[Text, Field(max_length=1000)] | None = None
 
 
 class FieldForm(BaseModel):
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    name: str = Field("", max_length=255)
-    value: str = Field("", max_length=255)
+    name: Annotated[Text, Field(max_length=255)] = ""
+    value: Annotated[Text, Field(max_length=255)] = ""
 
 
 class SourceForm(BaseModel):
@@ -134,10 +143,14 @@ class SourceForm(BaseModel):
 
 
 class UpdateCredentialsForm(BaseModel):
+    """`avatar` and `header` are image files (multipart); their checks are `accounts.images`'."""
+
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    display_name: str | None = Field(None, max_length=30)
-    note: str | None = Field(None, max_length=500)
+    display_name: Annotated[Text, Field(max_length=30)] | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
+    avatar: UploadFile | None = None
+    header: UploadFile | None = None
     locked: FormBool = None
     bot: FormBool = None
     discoverable: FormBool = None

@@ -12,13 +12,32 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microblog_common.errors import NotFound, Unprocessable
+from microblog_common.errors import (
+    ERR_ACCEPTED,
+    ERR_BLANK,
+    ERR_INCLUSION,
+    ERR_INVALID,
+    ERR_TAKEN,
+    ERR_TOO_LONG,
+    ERR_TOO_SHORT,
+    NotFound,
+    ValidationErrors,
+)
 from microblog_common.ids import new_id
+from microblog_common.text import acceptable
 from microblog_common.urls import PublicUrls
 from users import events
 from users.accounts import repository
 from users.accounts.rendering import note_html
 from users.accounts.schemas import RegistrationForm, UpdateCredentialsForm
+from users.media.images import (
+    AVATAR_SIZE,
+    HEADER_SIZE,
+    MAX_IMAGE_BYTES,
+    ImageRefused,
+    ProcessedImage,
+    process,
+)
 from users.models import Account, User
 from users.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from users.runtime import Runtime
@@ -29,34 +48,6 @@ USERNAME = re.compile(r"^[A-Za-z0-9_]+$")
 MAX_USERNAME_LENGTH = 30
 LOCALE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
-
-# Mastodon's error codes and descriptions for registration (what Mastodon.py's
-# `create_account(return_detailed_error=True)` reads).
-_DESCRIPTIONS = {
-    "ERR_BLANK": "can't be blank",
-    "ERR_INVALID": "is invalid",
-    "ERR_TAKEN": "has already been taken",
-    "ERR_TOO_LONG": "is too long",
-    "ERR_TOO_SHORT": f"is too short (minimum is {MIN_PASSWORD_LENGTH} characters)",
-    "ERR_ACCEPTED": "must be accepted",
-    "ERR_INCLUSION": "is not included in the list",
-}
-
-
-class RegistrationErrors:
-    def __init__(self) -> None:
-        self.details: dict[str, list[dict[str, str]]] = {}
-
-    def add(self, field: str, code: str, description: str | None = None) -> None:
-        self.details.setdefault(field, []).append(
-            {"error": code, "description": description or _DESCRIPTIONS[code]}
-        )
-
-    def raise_if_any(self) -> None:
-        if not self.details:
-            return
-        parts = [f"{field.capitalize()} {errors[0]['description']}" for field, errors in self.details.items()]
-        raise Unprocessable("Validation failed: " + ", ".join(parts), details=self.details)
 
 
 def _truthy(value: str | bool) -> bool:
@@ -72,42 +63,44 @@ class NewAccount:
 
 
 def check_registration(session: Session, form: RegistrationForm) -> NewAccount:
-    errors = RegistrationErrors()
+    """Every problem at once, in Mastodon's format (what Mastodon.py's
+    `create_account(return_detailed_error=True)` reads)."""
+    errors = ValidationErrors()
     username = form.username.strip()
     if not username:
-        errors.add("username", "ERR_BLANK")
+        errors.add("username", ERR_BLANK)
     elif len(username) > MAX_USERNAME_LENGTH:
-        errors.add("username", "ERR_TOO_LONG", f"is too long (maximum is {MAX_USERNAME_LENGTH} characters)")
+        errors.add("username", ERR_TOO_LONG, f"is too long (maximum is {MAX_USERNAME_LENGTH} characters)")
     elif not USERNAME.match(username):
-        errors.add("username", "ERR_INVALID", "must contain only letters, numbers and underscores")
+        errors.add("username", ERR_INVALID, "must contain only letters, numbers and underscores")
     elif repository.username_taken(session, username):
-        errors.add("username", "ERR_TAKEN")
+        errors.add("username", ERR_TAKEN)
 
     email = form.email.strip()
     if not email:
-        errors.add("email", "ERR_BLANK")
+        errors.add("email", ERR_BLANK)
     else:
         try:
             email = validate_email(email, check_deliverability=False).normalized.lower()
         except EmailNotValidError:
-            errors.add("email", "ERR_INVALID")
+            errors.add("email", ERR_INVALID)
         else:
             if repository.email_taken(session, email):
-                errors.add("email", "ERR_TAKEN")
+                errors.add("email", ERR_TAKEN)
 
     if not form.password:
-        errors.add("password", "ERR_BLANK")
+        errors.add("password", ERR_BLANK)
     elif len(form.password) < MIN_PASSWORD_LENGTH:
-        errors.add("password", "ERR_TOO_SHORT")
+        errors.add("password", ERR_TOO_SHORT, f"is too short (minimum is {MIN_PASSWORD_LENGTH} characters)")
     elif len(form.password) > MAX_PASSWORD_LENGTH:
-        errors.add("password", "ERR_TOO_LONG", f"is too long (maximum is {MAX_PASSWORD_LENGTH} characters)")
+        errors.add("password", ERR_TOO_LONG, f"is too long (maximum is {MAX_PASSWORD_LENGTH} characters)")
 
     if not _truthy(form.agreement):
-        errors.add("agreement", "ERR_ACCEPTED")
+        errors.add("agreement", ERR_ACCEPTED)
 
     locale = form.locale.strip() or "en"
     if not LOCALE.match(locale):
-        errors.add("locale", "ERR_INCLUSION")
+        errors.add("locale", ERR_INCLUSION)
 
     errors.raise_if_any()
     return NewAccount(username=username, email=email, password=form.password, locale=locale)
@@ -152,10 +145,10 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
     except IntegrityError as exc:
         # Lost a race with a concurrent registration of the same username or address; raising
         # rolls the whole unit of work back.
-        errors = RegistrationErrors()
-        errors.add("email" if "email" in str(exc.orig).lower() else "username", "ERR_TAKEN")
+        errors = ValidationErrors()
+        errors.add("email" if "email" in str(exc.orig).lower() else "username", ERR_TAKEN)
         errors.raise_if_any()
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     events.publish(
         session,
         events.USER_REGISTERED,
@@ -198,9 +191,10 @@ def get_account(session: Session, account_id: int | None) -> Account:
 
 
 def lookup(session: Session, urls: PublicUrls, acct: str) -> Account:
-    """`alice`, `@alice` or `alice@<this host>`; accounts elsewhere are not known here."""
+    """`alice`, `@alice` or `alice@<this host>`; accounts elsewhere are not known here, and a name
+    no account can have (a NUL in it) is not found either."""
     username, _, domain = acct.strip().lstrip("@").partition("@")
-    if not username or (domain and domain.lower() != urls.host):
+    if not acceptable(acct) or not username or (domain and domain.lower() != urls.host):
         raise NotFound()
     account = repository.by_username(session, username)
     if account is None:
@@ -234,6 +228,46 @@ def update_credentials(
             changes["default_sensitive"] = form.source.sensitive
         if form.source.language is not None:
             changes["default_language"] = form.source.language
+    changes |= _uploaded_pictures(runtime, form)
+    return _apply(session, runtime, account, changes)
+
+
+# field -> (size, storage folder)
+PICTURES = {"avatar": (AVATAR_SIZE, "avatars"), "header": (HEADER_SIZE, "headers")}
+
+
+def _uploaded_pictures(runtime: Runtime, form: UpdateCredentialsForm) -> dict[str, str]:
+    """Processes every uploaded picture (all are checked before any is stored), stores them and
+    returns their keys. A file that is not an acceptable image is a 422 of its field."""
+    errors = ValidationErrors()
+    processed: dict[str, ProcessedImage] = {}
+    for field, (size, _) in PICTURES.items():
+        upload = getattr(form, field)
+        if upload is None:
+            continue
+        try:
+            processed[field] = process(upload.file.read(MAX_IMAGE_BYTES + 1), size)
+        except ImageRefused as exc:
+            errors.add(field, ERR_INVALID, exc.description)
+    errors.raise_if_any()
+    keys: dict[str, str] = {}
+    for field, image in processed.items():
+        folder = PICTURES[field][1]
+        for suffix, picture in (("", image.picture), ("_static", image.static)):
+            key = f"accounts/{folder}/{picture.digest}.{picture.extension}"
+            runtime.media.put(key, picture.data, picture.content_type)
+            keys[f"{field}{suffix}_key"] = key
+    return keys
+
+
+def remove_picture(session: Session, runtime: Runtime, account: Account, field: str) -> Account:
+    """Back to the default avatar or header (Mastodon 4.2's DELETE /api/v1/profile/avatar)."""
+    return _apply(session, runtime, account, {f"{field}_key": None, f"{field}_static_key": None})
+
+
+def _apply(session: Session, runtime: Runtime, account: Account, changes: dict[str, Any]) -> Account:
+    """Changes the profile and publishes `user.updated` with the next version (nothing when
+    nothing actually changed)."""
     changed = {k: v for k, v in changes.items() if getattr(account, k) != v}
     if not changed:
         return account
@@ -244,11 +278,10 @@ def update_credentials(
     account.updated_at = datetime.now(UTC)
     session.flush()
     session.refresh(account, ["version"])
-    urls = PublicUrls(runtime.settings.public_url)
     events.publish(
         session,
         events.USER_UPDATED,
-        events.AccountSnapshot(**events.account_snapshot(account, urls)),
+        events.AccountSnapshot(**events.account_snapshot(account, runtime.urls)),
         subject=account.id,
         version=account.version,
     )

@@ -12,7 +12,6 @@ from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, optional_token, require_user
 from microblog_common.pagination import Page, account_page_params, link_headers
 from microblog_common.params import body, list_param, request_params
-from microblog_common.urls import PublicUrls
 from users.accounts.schemas import AccountEntity
 from users.follows import service
 from users.follows.schemas import FollowForm, RelationshipEntity
@@ -51,7 +50,7 @@ def unfollow(account_id: str, session: SessionDep, identity: FollowScope) -> Rel
 def _list_response(
     request: Request, response: Response, runtime, page: Page, rows: list
 ) -> list[AccountEntity]:
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     response.headers.update(link_headers(urls(request.url.path), page, [cursor for cursor, _ in rows]))
     return [AccountEntity.of(account, urls) for _, account in rows]
 

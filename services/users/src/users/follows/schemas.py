@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from microblog_common.text import Text
 from users.accounts.schemas import FormBool
 
 
@@ -33,7 +34,7 @@ class FollowForm(BaseModel):
 
     reblogs: FormBool = None
     notify: FormBool = None
-    languages: list[str] | None = None
+    languages: list[Annotated[Text, Field(max_length=16)]] | None = None
 
     @field_validator("languages", mode="before")
     @classmethod

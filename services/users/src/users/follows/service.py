@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from microblog_common.errors import NotFound, Unprocessable
+from microblog_common.errors import ERR_INVALID, NotFound, invalid
 from microblog_common.ids import new_id, parse_id
 from microblog_common.pagination import Page
 from users import events
@@ -81,9 +81,7 @@ def follow(session: Session, me: int, account_id: str, form: FollowForm) -> Rela
     """Idempotent: following again only updates the `reblogs`/`notify`/`languages` given."""
     target = _target(session, account_id)
     if target.id == me:
-        raise Unprocessable(
-            "You can't follow yourself", details=[{"field": "id", "error": "is your own account"}]
-        )
+        raise invalid("id", ERR_INVALID, "is your own account", message="You can't follow yourself")
     now = datetime.now(UTC)
     new = Follow(
         id=new_id(),

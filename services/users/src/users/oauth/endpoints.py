@@ -4,20 +4,22 @@ DELETE /oauth/authorized_applications/:id and the RFC 8414 metadata."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import NotFound, Unauthorized
+from microblog_common.errors import BadRequest, NotFound, OAuthErrorResponse, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, client_ip, require_token, require_user
+from microblog_common.openapi import EmptyObject
 from microblog_common.params import body, request_params, validated
-from microblog_common.urls import PublicUrls
 from users import scopes as scope_rules
 from users.accounts import service as accounts
+from users.accounts.schemas import pictures
 from users.oauth import pages, service
 from users.oauth.schemas import (
     OOB,
@@ -27,11 +29,20 @@ from users.oauth.schemas import (
     CredentialApplicationEntity,
     OAuthError,
     RevokeForm,
+    SignInForm,
+    TokenEntity,
     TokenForm,
+    invalid_request,
 )
 from users.runtime import RuntimeDep
 
 router = APIRouter(tags=["oauth"])
+# Where the sign-in page sends the browser: the client's redirect URI, or the page showing the code.
+REDIRECTS: dict[int | str, dict[str, Any]] = {
+    302: {"description": "To the redirect URI, with `code` and `state` (or `error`)"},
+    303: {"description": "To the page showing the code (`urn:ietf:wg:oauth:2.0:oob`)"},
+}
+M = TypeVar("M", bound=BaseModel)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -98,7 +109,7 @@ def _consent_page(
     return pages.render(runtime, request, "authorize.html", context, status_code)
 
 
-@router.get("/oauth/authorize")
+@router.get("/oauth/authorize", response_class=HTMLResponse, responses=REDIRECTS)
 def authorize_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
     form = validated(AuthorizeForm, dict(request.query_params))
     try:
@@ -108,7 +119,7 @@ def authorize_page(request: Request, session: SessionDep, runtime: RuntimeDep) -
     return _consent_page(runtime, request, auth, form)
 
 
-@router.post("/oauth/authorize")
+@router.post("/oauth/authorize", response_class=HTMLResponse, responses=REDIRECTS)
 def authorize(
     request: Request,
     session: SessionDep,
@@ -120,7 +131,8 @@ def authorize(
         auth = service.check_authorization_request(session, form)
     except service.AuthorizeError as exc:
         return _authorize_error(runtime, request, exc)
-    if not pages.csrf_valid(runtime, request, params.get(pages.CSRF_FIELD)):
+    sign_in = validated(SignInForm, params)
+    if not pages.csrf_valid(runtime, request, sign_in.csrf_token):
         return _consent_page(
             runtime, request, auth, form, error="The form expired. Please sign in again.", status_code=403
         )
@@ -129,12 +141,12 @@ def authorize(
         "error_description": "The resource owner denied the request.",
         "state": auth.state,
     }
-    if params.get("decision") == "deny":
+    if sign_in.decision == "deny":
         if auth.redirect_uri == OOB:
             return pages.render(runtime, request, "error.html", deny, 403)
         return _redirect_with(auth.redirect_uri, deny)
-    username = str(params.get("username") or "")
-    account = accounts.authenticate(session, runtime, username, str(params.get("password") or ""))
+    username = sign_in.username
+    account = accounts.authenticate(session, runtime, username, sign_in.password)
     if account is None:
         service.log.info("sign_in_failed", client_ip=client_ip(request), grant="authorization_code")
         return _consent_page(
@@ -155,7 +167,7 @@ def authorize(
     return _redirect_with(auth.redirect_uri, {"code": code, "state": auth.state})
 
 
-@router.get("/oauth/authorize/native")
+@router.get("/oauth/authorize/native", response_class=HTMLResponse)
 def show_code(request: Request, runtime: RuntimeDep, code: str = "") -> Response:
     """Where the out-of-band flow (`urn:ietf:wg:oauth:2.0:oob`) shows the code to copy."""
     return pages.render(runtime, request, "code.html", {"code": code})
@@ -164,9 +176,41 @@ def show_code(request: Request, runtime: RuntimeDep, code: str = "") -> Response
 # -- token, revoke, userinfo ---------------------------------------------------------------
 
 
-@router.post("/oauth/token")
+def oauth_body(model: type[M]) -> Any:
+    """`body(model)` for the OAuth endpoints: a malformed form is `invalid_request` (400, RFC 6749
+    section 5.2, as Doorkeeper answers), not the API's 422."""
+
+    async def dependency(request: Request) -> M:
+        try:
+            params = await request_params(request)
+        except BadRequest as exc:  # a body that isn't what its content type says
+            raise OAuthError("invalid_request", exc.message) from exc
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            raise invalid_request(exc) from exc
+
+    dependency.__name__ = f"oauth_body_{model.__name__}"
+    dependency.__microblog_body__ = model  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": OAuthErrorResponse,
+        "description": "invalid_request, invalid_grant, unsupported_grant_type",
+    },
+    401: {"model": OAuthErrorResponse, "description": "invalid_client"},
+    403: {"model": OAuthErrorResponse, "description": "unauthorized_client"},
+}
+
+
+@router.post("/oauth/token", response_model=TokenEntity, responses=OAUTH_ERRORS)
 def token(
-    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[TokenForm, body(TokenForm)]
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    form: Annotated[TokenForm, oauth_body(TokenForm)],
 ) -> Response:
     try:
         issued = service.token(
@@ -179,9 +223,12 @@ def token(
     return JSONResponse(issued.response(), headers=NO_STORE)
 
 
-@router.post("/oauth/revoke")
+@router.post("/oauth/revoke", response_model=EmptyObject, responses=OAUTH_ERRORS)
 def revoke(
-    request: Request, session: SessionDep, runtime: RuntimeDep, form: Annotated[RevokeForm, body(RevokeForm)]
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    form: Annotated[RevokeForm, oauth_body(RevokeForm)],
 ) -> Response:
     credentials = service.client_credentials(
         request.headers.get("authorization"), form.client_id, form.client_secret
@@ -198,18 +245,18 @@ def userinfo(
     session: SessionDep, runtime: RuntimeDep, identity: Annotated[Identity, Depends(require_user("profile"))]
 ) -> dict:
     account = accounts.get_account(session, identity.user_id)
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     return {
         "iss": urls("/"),
         "sub": urls.actor(account.username),
         "name": account.display_name,
         "preferred_username": account.username,
         "profile": urls.profile(account.username),
-        "picture": urls.avatar(account.id),
+        "picture": pictures(account, urls)["avatar"],
     }
 
 
-@router.delete("/oauth/authorized_applications/{application_id}")
+@router.delete("/oauth/authorized_applications/{application_id}", response_model=EmptyObject)
 def revoke_authorization(
     application_id: str,
     session: SessionDep,
@@ -226,7 +273,7 @@ def revoke_authorization(
 
 @router.get("/.well-known/oauth-authorization-server")
 def metadata(runtime: RuntimeDep) -> JSONResponse:
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     body_ = {
         "issuer": urls("/"),
         "service_documentation": "https://docs.joinmastodon.org/",

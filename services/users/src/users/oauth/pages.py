@@ -51,7 +51,7 @@ def csrf_valid(runtime: Runtime, request: Request, submitted: str | None) -> boo
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not submitted:
         return False
-    return hmac.compare_digest(csrf_token_for(runtime, cookie), submitted)
+    return hmac.compare_digest(csrf_token_for(runtime, cookie).encode(), submitted.encode())
 
 
 def describe_scopes(scopes: str) -> list[tuple[str, str]]:

@@ -3,12 +3,14 @@ format (`{"error": code, "error_description": text}`, as Doorkeeper sends it).""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from microblog_common.text import Text
 from users.models import Application
+from users.passwords import MAX_PASSWORD_LENGTH
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
@@ -80,6 +82,17 @@ class ApplicationEntity(BaseModel):
         )
 
 
+class TokenEntity(BaseModel):
+    """Mastodon's Token (Doorkeeper's token response)."""
+
+    access_token: str
+    token_type: str
+    scope: str
+    created_at: int
+    expires_in: int | None = None
+    refresh_token: str | None = None
+
+
 class CredentialApplicationEntity(ApplicationEntity):
     client_id: str
     client_secret: str
@@ -89,10 +102,12 @@ class CredentialApplicationEntity(ApplicationEntity):
 class AppForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    client_name: str = Field(min_length=1, max_length=60)
-    redirect_uris: list[str] = Field(min_length=1)
-    scopes: str = "read"
-    website: str | None = Field(None, max_length=2000)
+    client_name: Annotated[Text, Field(min_length=1, max_length=60)]
+    redirect_uris: Annotated[
+        list[Annotated[Text, Field(max_length=2000)]], Field(min_length=1, max_length=20)
+    ]
+    scopes: Annotated[Text, Field(max_length=2000)] = "read"
+    website: Annotated[Text, Field(max_length=2000)] | None = None
 
     @field_validator("redirect_uris", mode="before")
     @classmethod
@@ -111,27 +126,41 @@ class AppForm(BaseModel):
 
 
 class TokenForm(BaseModel):
+    """A malformed one (a wrongly typed field, a character no text may hold) is RFC 6749's
+    `invalid_request`, not a 422 (see `oauth_body`)."""
+
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    grant_type: str = ""
-    client_id: str | None = None
-    client_secret: str | None = None
-    scope: str | None = None
-    code: str | None = None
-    redirect_uri: str | None = None
-    code_verifier: str | None = None
-    username: str | None = None
-    password: str | None = None
-    refresh_token: str | None = None
+    grant_type: Text = ""
+    client_id: Text | None = None
+    client_secret: Text | None = None
+    scope: Text | None = None
+    code: Text | None = None
+    redirect_uri: Text | None = None
+    code_verifier: Text | None = None
+    username: Text | None = None
+    password: Text | None = None
+    refresh_token: Text | None = None
 
 
 class RevokeForm(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    token: str = ""
-    token_type_hint: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
+    token: Text = ""
+    token_type_hint: Text | None = None
+    client_id: Text | None = None
+    client_secret: Text | None = None
+
+
+class SignInForm(BaseModel):
+    """What the sign-in and consent page posts besides the authorization request."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
+
+    username: Annotated[Text, Field(max_length=320)] = ""
+    password: Annotated[Text, Field(max_length=MAX_PASSWORD_LENGTH)] = ""
+    decision: Text | None = None
+    csrf_token: Text | None = Field(None, alias="authenticity_token")
 
 
 class AuthorizeForm(BaseModel):
@@ -139,10 +168,23 @@ class AuthorizeForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    client_id: str = ""
-    redirect_uri: str = ""
-    response_type: str = ""
-    scope: str = ""
-    state: str | None = None
-    code_challenge: str | None = None
-    code_challenge_method: str | None = None
+    client_id: Text = ""
+    redirect_uri: Text = ""
+    response_type: Text = ""
+    scope: Text = ""
+    state: Text | None = None
+    code_challenge: Text | None = None
+    code_challenge_method: Text | None = None
+
+
+def invalid_request(exc: ValidationError) -> OAuthError:
+    """A form that didn't validate, as RFC 6749 section 5.2 (and Doorkeeper) answers it."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err.get("loc", ())) or "the request"
+        problems.append(f"{where}: {str(err.get('msg', 'is invalid')).removeprefix('Value error, ')}")
+    return OAuthError(
+        "invalid_request",
+        "The request is missing a required parameter, includes an "
+        "unsupported parameter value, or is otherwise malformed (" + "; ".join(problems) + ").",
+    )

@@ -15,8 +15,9 @@ from urllib.parse import unquote, urlsplit
 import structlog
 from sqlalchemy.orm import Session
 
-from microblog_common.errors import Unprocessable
+from microblog_common.errors import ERR_INVALID, ValidationErrors
 from microblog_common.ids import new_id
+from microblog_common.text import acceptable
 from users import scopes as scope_rules
 from users.accounts import service as accounts
 from users.models import Account, Application, AuthorizationCode
@@ -55,18 +56,12 @@ def _valid_redirect_uri(uri: str) -> bool:
 def create_application(session: Session, form: AppForm) -> tuple[Application, str]:
     """Returns the app and its client secret (stored hashed, shown only now)."""
     requested = scope_rules.parse(form.scopes) or [scope_rules.DEFAULT_SCOPE]
-    problems = []
+    problems = ValidationErrors()
     if bad := scope_rules.unknown(requested):
-        problems.append({"field": "scopes", "error": f"unknown scopes: {' '.join(bad)}"})
+        problems.add("scopes", ERR_INVALID, f"contains unknown scopes: {' '.join(bad)}")
     if bad := [u for u in form.redirect_uris if not _valid_redirect_uri(u)]:
-        problems.append(
-            {"field": "redirect_uris", "error": f"must be absolute URIs without fragment: {bad[0]}"}
-        )
-    if problems:
-        raise Unprocessable(
-            "Validation failed: " + ", ".join(f"{p['field']} {p['error']}" for p in problems),
-            details=problems,
-        )
+        problems.add("redirect_uris", ERR_INVALID, f"must be absolute URIs without fragment: {bad[0]}")
+    problems.raise_if_any()
     secret = secrets.token_urlsafe(32)
     app = repository.add_application(
         session,
@@ -133,6 +128,8 @@ def client_credentials(
         if not sep:
             raise invalid_client(basic=True)
         basic_id, basic_secret = unquote(basic_id), unquote(basic_secret)
+        if not (acceptable(basic_id) and acceptable(basic_secret)):
+            raise invalid_client(basic=True)  # no client has such an id; never a query for it
         if client_id and client_id != basic_id:
             raise OAuthError("invalid_request", "The client is identified twice, differently.")
         return ClientCredentials(basic_id, basic_secret, True)
@@ -295,9 +292,7 @@ def grant_password(
     account = accounts.authenticate(session, runtime, form.username, form.password)
     if account is None:
         log.info("sign_in_failed", client_ip=client_ip, grant="password")
-        raise OAuthError(
-            "invalid_grant", "The email address (or username) or the password is not correct.", 401
-        )
+        raise OAuthError("invalid_grant", "The email address (or username) or the password is not correct.")
     log.info("signed_in", account_id=account.id, client_ip=client_ip, grant="password")
     return tokens.issue(
         session, runtime, application_id=app.id, client_id=app.client_id, account_id=account.id,

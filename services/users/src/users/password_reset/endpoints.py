@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from microblog_common.db import SessionDep
 from microblog_common.internal_auth import client_ip
+from microblog_common.openapi import EmptyObject
 from microblog_common.params import body
 from users.password_reset import service
 from users.password_reset.schemas import ResetConfirmForm, ResetRequestForm
@@ -17,7 +18,7 @@ from users.runtime import RuntimeDep
 router = APIRouter(prefix="/api/v1/auth/password_reset", tags=["password reset"])
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, response_model=EmptyObject)
 def request_reset(
     request: Request,
     session: SessionDep,
@@ -29,7 +30,7 @@ def request_reset(
     return JSONResponse({}, status_code=202)
 
 
-@router.post("/confirm")
+@router.post("/confirm", response_model=EmptyObject)
 def confirm(
     request: Request,
     session: SessionDep,

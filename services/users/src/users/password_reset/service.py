@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import structlog
 from sqlalchemy.orm import Session
 
-from microblog_common.errors import TooManyRequests, Unprocessable
+from microblog_common.errors import ERR_INVALID, TooManyRequests, invalid
 from microblog_common.ids import new_id
-from microblog_common.urls import PublicUrls
+from microblog_common.text import acceptable
 from users import events
 from users.accounts import repository as accounts_repository
 from users.accounts import service as accounts
@@ -29,6 +29,9 @@ log = structlog.get_logger(__name__)
 
 def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str | None) -> None:
     """Does nothing visible for unknown addresses: the caller answers 202 either way."""
+    if not acceptable(email):  # no account has such an address: nothing to look up or count
+        log.info("password_reset_unknown_address", client_ip=client_ip)
+        return
     _limit_requests_per_address(session, runtime, email)
     user = accounts_repository.user_by_email(session, email.strip())
     if user is None:
@@ -50,7 +53,7 @@ def request_reset(session: Session, runtime: Runtime, email: str, client_ip: str
             created_at=now,
         ),
     )
-    urls = PublicUrls(runtime.settings.public_url)
+    urls = runtime.urls
     events.publish(
         session,
         events.PASSWORD_RESET_REQUESTED,
@@ -88,9 +91,11 @@ def confirm_reset(
     now = datetime.now(UTC)
     if row is None or row.used_at is not None or row.expires_at <= now:
         log.info("password_reset_refused", client_ip=client_ip)
-        raise Unprocessable(
-            "This password reset link is invalid or has expired",
-            details=[{"field": "token", "error": "is invalid or has expired"}],
+        raise invalid(
+            "token",
+            ERR_INVALID,
+            "is invalid or has expired",
+            message="This password reset link is invalid or has expired",
         )
     accounts.set_password(session, runtime, row.account_id, password)
     repository.use_all(session, row.account_id, now)

@@ -92,6 +92,8 @@ def issue(
         "jti": str(token_id),
         "scope": scopes,
         "client_id": client_id,
+        # The application's numeric id, which the gateway passes on (Mastodon's `application_id`).
+        "app": str(application_id),
         "iat": int(now.timestamp()),
         "exp": int(row.expires_at.timestamp()),
     }
