@@ -110,5 +110,5 @@ def _has_rate_headers(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(k.lower() == b"x-ratelimit-reset" for k, _ in headers)
 
 
-def _without_rate_headers(headers) -> list[tuple[bytes, bytes]]:
+def _without_rate_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in headers if not k.lower().startswith(b"x-ratelimit-")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -70,16 +71,17 @@ def create_app(
             settings.rate_limit_registration,
         )
 
-    async def fetch_from(service: str, target: str) -> dict:
+    async def fetch_from(service: str, target: str) -> dict[str, Any]:
         """A signed GET of the gateway's own to a service, over the pooled client."""
         headers = sign_request(secret, "GET", target, {})
         response = await app.state.http_client.get(
             upstreams[service].base_url + target, headers=headers, timeout=5.0
         )
         response.raise_for_status()
-        return response.json()
+        answer: dict[str, Any] = response.json()
+        return answer
 
-    async def fetch_from_users(target: str) -> dict:
+    async def fetch_from_users(target: str) -> dict[str, Any]:
         return await fetch_from("users", target)
 
     streams = OpenStreams()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger(__name__)
 
 # (service, path) -> its JSON answer; raises when it can't be had.
-FetchFrom = Callable[[str, str], Awaitable[dict]]
+FetchFrom = Callable[[str, str], Awaitable[dict[str, Any]]]
 STATS_PATH = "/internal/stats"
 TRANSLATION_PATH = "/internal/translation"
 
@@ -51,11 +52,12 @@ class FactsKeeper:
             await self.refresh()
 
     async def refresh(self) -> None:
-        stats, translation = await asyncio.gather(
+        answers: tuple[dict[str, Any] | BaseException, ...] = await asyncio.gather(
             self._fetch("users", STATS_PATH),
             self._fetch("translate", TRANSLATION_PATH),
             return_exceptions=True,
         )
+        stats, translation = answers
         facts = self.facts
         try:
             if isinstance(stats, BaseException):

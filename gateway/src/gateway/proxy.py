@@ -18,6 +18,7 @@ are read (most of them) goes out as one message, with no task spawned."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -108,7 +109,7 @@ class _RequestBody:
         self.client_left = False
         self.refusal: tuple[int, str] | None = None
 
-    async def chunks(self):
+    async def chunks(self) -> AsyncIterator[bytes]:
         while not self.complete:
             message = await self.receive()
             if message["type"] == "http.disconnect":
@@ -274,7 +275,7 @@ class Proxy:
             "type": "http.response.start",
             "status": response.status,
             "headers": client_response_headers(
-                response.raw_headers,
+                list(response.raw_headers),
                 upstream.base_url,
                 public_origin,
                 keep_rate_limits=response.status == 429,

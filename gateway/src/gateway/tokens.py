@@ -32,16 +32,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import structlog
 from jwt import PyJWKSet
+from jwt.algorithms import AllowedPublicKeys
 
 from microblog_common.internal_auth import Identity
 
 log = structlog.get_logger(__name__)
 
-FetchJson = Callable[[str], Awaitable[dict]]
+FetchJson = Callable[[str], Awaitable[dict[str, Any]]]
 JWKS_PATH = "/.well-known/jwks.json"
 REVOCATIONS_PATH = "/internal/token-revocations"
 TOKEN_STATUS_PATH = "/internal/tokens/"  # noqa: S105 - a path, not a secret
@@ -102,7 +104,7 @@ class TokenVerifier:
         self.status_ttl = status_ttl_seconds
         self.jwks_min_refresh_seconds = jwks_min_refresh_seconds
         self.leeway = leeway_seconds
-        self._keys: dict[str, object] = {}
+        self._keys: dict[str, AllowedPublicKeys] = {}
         self._jwks_fetched_at = 0.0
         self._jwks_lock = asyncio.Lock()
         self._revoked = _BoundedSet(revoked_cache_size)
@@ -114,7 +116,7 @@ class TokenVerifier:
         self._token_of: dict[str, str] = {}
         self._verified_cache_size = verified_cache_size
         # One lookup per token id at a time, however many requests carry it at that moment.
-        self._lookups: dict[str, asyncio.Future[dict]] = {}
+        self._lookups: dict[str, asyncio.Future[dict[str, Any]]] = {}
         # Called with a token id the moment its revocation is seen (the open streams close).
         self.on_revoked: list[Callable[[str], None]] = []
 
@@ -225,7 +227,7 @@ class TokenVerifier:
         )
         return identity, float(claims["exp"])
 
-    async def _key_for(self, kid: str | None) -> object | None:
+    async def _key_for(self, kid: str | None) -> AllowedPublicKeys | None:
         if not kid:
             return None
         if kid not in self._keys:

@@ -11,6 +11,7 @@ revocation feed) go over one pooled httpx client (`build_http_client`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import httpx
@@ -41,7 +42,7 @@ class Upstream(ServiceAddress):
     def ws_base_url(self) -> str:
         return "ws" + self.base_url[len("http") :]
 
-    def connect_websocket(self, target: str, **kwargs) -> connect:
+    def connect_websocket(self, target: str, **kwargs: Any) -> connect:
         """`target` is the path plus query string. Returns websockets' connect (await it or use
         it as an async context manager)."""
         uri = self.ws_base_url + target

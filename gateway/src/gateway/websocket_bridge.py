@@ -108,7 +108,7 @@ def _refusal_message(exc: InvalidStatus) -> str:
     try:
         body = json.loads(exc.response.body or b"")
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return body["error"]
+            return str(body["error"])
     except ValueError:
         pass
     return exc.response.reason_phrase or "The streaming service refused the connection"

@@ -28,7 +28,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, p
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -111,7 +111,8 @@ class Database:
 
 
 def get_database(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 def _request_session(request: Request) -> Iterator[Session]:

@@ -5,7 +5,7 @@ Mastodon's `{"error": "..."}` JSON (with `details` for validation, always in Mas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from fastapi import FastAPI, Request
@@ -22,7 +22,9 @@ class ApiError(Exception):
     status_code = 400
     default_message = "Bad request"
 
-    def __init__(self, message: str | None = None, *, details: Any = None, headers: dict | None = None):
+    def __init__(
+        self, message: str | None = None, *, details: Any = None, headers: dict[str, str] | None = None
+    ):
         self.message = message or self.default_message
         self.details = details
         self.headers = headers
@@ -189,13 +191,15 @@ def validation_errors_of(errors: Sequence[Any]) -> ValidationErrors:
     return collected
 
 
-async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+async def _api_error(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(ApiError, error)
     return JSONResponse(
         error_body(exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
     )
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(StarletteHTTPException, error)
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "Record not found"
@@ -204,7 +208,8 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    exc = cast(RequestValidationError, error)
     errors = validation_errors_of(exc.errors())
     return JSONResponse(error_body(errors.summary(), errors.details), status_code=422)
 

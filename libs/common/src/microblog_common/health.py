@@ -22,7 +22,7 @@ def health_router(
     router = APIRouter(tags=["health"])
 
     @router.get("/health/live")
-    async def live() -> dict:
+    async def live() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/health/ready")

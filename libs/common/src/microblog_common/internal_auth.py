@@ -179,7 +179,7 @@ def _documented(dependency: F, auth: str, scopes: tuple[str, ...]) -> F:
     return dependency
 
 
-def require_user(*scopes: str):
+def require_user(*scopes: str) -> Callable[[Request], Identity]:
     """Dependency factory: a signed-in user holding one of `scopes` (any of them, as Mastodon)."""
 
     def dependency(request: Request) -> Identity:
@@ -200,7 +200,7 @@ def _check_scopes(identity: Identity, scopes: tuple[str, ...]) -> None:
         raise Forbidden("This action is outside the authorized scopes")
 
 
-def require_token(*scopes: str):
+def require_token(*scopes: str) -> Callable[[Request], Identity]:
     """Any valid token, user or app-only, holding one of `scopes`."""
 
     def dependency(request: Request) -> Identity:
@@ -213,7 +213,7 @@ def require_token(*scopes: str):
     return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
-def optional_token(*scopes: str):
+def optional_token(*scopes: str) -> Callable[[Request], Identity | None]:
     """Mastodon's `authorize_if_got_token!`: anonymous is fine, a token must hold one of `scopes`."""
 
     def dependency(request: Request) -> Identity | None:

@@ -30,6 +30,7 @@ from microblog_common.events.consumer import InboxConsumer
 from microblog_common.events.outbox import OutboxRelay
 from microblog_common.events.topology import consumed_by
 from microblog_common.metrics import POOLS
+from microblog_common.sql import affected_rows
 
 if TYPE_CHECKING:
     from microblog_common.service import ServiceSpec
@@ -181,11 +182,11 @@ def retention_tasks(spec: ServiceSpec, settings: ServiceSettings) -> tuple[LaneT
 
     def prune_inbox(lane: EventLane, session: Session) -> int:
         cutoff = _older_than(lane.settings.inbox_retention_days)
-        return int(session.execute(delete(inbox).where(inbox.c.handled_at < cutoff)).rowcount)
+        return int(affected_rows(session.execute(delete(inbox).where(inbox.c.handled_at < cutoff))))
 
     def prune_outbox(lane: EventLane, session: Session) -> int:
         cutoff = _older_than(lane.settings.outbox_retention_days)
-        return int(session.execute(delete(outbox).where(outbox.c.published_at < cutoff)).rowcount)
+        return int(affected_rows(session.execute(delete(outbox).where(outbox.c.published_at < cutoff))))
 
     every = lambda s: s.retention_interval_seconds  # noqa: E731
     return (periodic("prune_inbox", every, prune_inbox), periodic("prune_outbox", every, prune_outbox))

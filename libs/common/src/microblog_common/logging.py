@@ -9,25 +9,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 from microblog_common.tracing import trace_ids
 
 REDACTED_KEYS = frozenset({"password", "token", "access_token", "refresh_token", "authorization", "secret"})
 
 
-def _drop_terminal_colours(_: object, __: str, event_dict: dict) -> dict:
+def _drop_terminal_colours(_: object, __: str, event_dict: EventDict) -> EventDict:
     event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     return event_dict
 
 
-def _add_trace_ids(_: object, __: str, event_dict: dict) -> dict:
+def _add_trace_ids(_: object, __: str, event_dict: EventDict) -> EventDict:
     # Only while a span is current (tracing on); otherwise nothing is added.
     for key, value in trace_ids().items():
         event_dict.setdefault(key, value)
     return event_dict
 
 
-def _rename_uvicorn_error(_: object, __: str, event_dict: dict) -> dict:
+def _rename_uvicorn_error(_: object, __: str, event_dict: EventDict) -> EventDict:
     # uvicorn logs its ordinary lines through a logger it calls "uvicorn.error"; the name would make
     # every start-up line look like an error to whoever reads or filters the logs.
     if event_dict.get("logger") == "uvicorn.error":
@@ -35,7 +36,7 @@ def _rename_uvicorn_error(_: object, __: str, event_dict: dict) -> dict:
     return event_dict
 
 
-def _redact(_: object, __: str, event_dict: dict) -> dict:
+def _redact(_: object, __: str, event_dict: EventDict) -> EventDict:
     for key in list(event_dict):
         if key.lower() in REDACTED_KEYS:
             event_dict[key] = "[redacted]"
@@ -46,7 +47,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     """Idempotent: in the embedded mode several services share the process and call this.
     Libraries that log through the standard library (uvicorn, aio-pika, alembic) are rendered by
     the same processors, so every line of a process is one JSON object."""
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -55,7 +56,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     ]
     # Plain tracebacks: a rich one (when `rich` is installed) prints every frame's locals, which
     # may hold secrets or megabytes of a request body, and takes seconds to render.
-    renderer = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json
         else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)

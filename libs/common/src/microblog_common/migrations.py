@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 
 from microblog_common.settings import normalise_database_url
 
@@ -51,7 +52,7 @@ def run_env(target_metadata: sa.MetaData) -> None:
     engine.dispose()
 
 
-def create_messaging_tables(op) -> None:
+def create_messaging_tables(op: Operations) -> None:
     """Outbox and inbox, as in `events/tables.py`; called from each service's first migration."""
     op.create_table(
         "outbox",
@@ -82,7 +83,7 @@ def create_messaging_tables(op) -> None:
     op.create_index("ix_inbox_handled_at", "inbox", ["handled_at"])
 
 
-def create_applied_versions_table(op) -> None:
+def create_applied_versions_table(op: Operations) -> None:
     """The newest version applied per aggregate (`events/versions.py`); every consuming service."""
     op.create_table(
         "applied_versions",
@@ -92,6 +93,6 @@ def create_applied_versions_table(op) -> None:
     )
 
 
-def drop_messaging_tables(op) -> None:
+def drop_messaging_tables(op: Operations) -> None:
     op.drop_table("inbox")
     op.drop_table("outbox")

@@ -55,7 +55,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str, name: str = "service") -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / f'{name}.db'}"
-    return request.getfixturevalue("pg_url")
+    return str(request.getfixturevalue("pg_url"))
 
 
 class CapturedEvents:
@@ -117,7 +117,8 @@ class ServiceClient:
             )
         signed = sign_request(self.secret, method, target, identity)
         request.headers.update({**signed, **(headers or {})})
-        return self.client.send(request)
+        response: httpx.Response = self.client.send(request)
+        return response
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("GET", path, **kw)
@@ -158,12 +159,14 @@ def run_service(
     )
     app = create_app(settings, bus=bus)
     with TestClient(app) as raw:
-        raw.portal.call(bus.start)
-        raw.portal.call(bus.subscribe, Subscription("test-capture", ("#",), captured))
+        portal = raw.portal
+        assert portal is not None  # set while the client's context is open
+        portal.call(bus.start)
+        portal.call(bus.subscribe, Subscription("test-capture", ("#",), captured))
         try:
             yield ServiceClient(raw), raw, captured
         finally:
-            raw.portal.call(bus.close)
+            portal.call(bus.close)
 
 
 def check_service_plumbing(

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack.set_defaults(handler=_stack)
     args = parser.parse_args(argv)
-    return args.handler(args)
+    code: int = args.handler(args)
+    return code
 
 
 if __name__ == "__main__":

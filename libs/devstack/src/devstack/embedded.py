@@ -16,11 +16,13 @@ import secrets
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from microblog_common.events.memory import MemoryBus
 from microblog_common.logging import configure_logging
@@ -58,7 +60,7 @@ CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
 
 def _service_app(
     name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, sockets: dict[str, Path]
-):
+) -> FastAPI:
     settings = importlib.import_module(f"{name}.settings").Settings(
         **_extra_settings(name, data_dir),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
@@ -70,15 +72,17 @@ def _service_app(
         public_url=public_url,
         **{f"{callee}_url": f"unix:{sockets[callee]}" for callee in CALLS.get(name, ())},
     )
-    return importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
+    app: FastAPI = importlib.import_module(f"{name}.app").create_app(settings, bus=bus)
+    return app
 
 
-def _gateway_app(sockets: dict[str, Path], secret: str, public_url: str):
+def _gateway_app(sockets: dict[str, Path], secret: str, public_url: str) -> FastAPI:
     from gateway.app import create_app
     from gateway.settings import Settings
 
+    upstreams: dict[str, Any] = {f"{name}_url": f"unix:{sock}" for name, sock in sockets.items()}
     settings = Settings(
-        **{f"{name}_url": f"unix:{sock}" for name, sock in sockets.items()},
+        **upstreams,
         internal_secret=secret,
         environment="development",
         log_json=False,
@@ -120,7 +124,7 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    tasks: dict[str, asyncio.Task] = {}
+    tasks: dict[str, asyncio.Task[None]] = {}
     try:
         for name, server in service_servers.items():
             tasks[name] = asyncio.create_task(server.serve(), name=name)
@@ -149,7 +153,7 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
 
 
 async def _wait_started(
-    servers: dict[str, uvicorn.Server], tasks: dict[str, asyncio.Task], limit: float = 60
+    servers: Mapping[str, uvicorn.Server], tasks: dict[str, asyncio.Task[None]], limit: float = 60
 ) -> None:
     deadline = asyncio.get_running_loop().time() + limit
     while not all(s.started for s in servers.values()):

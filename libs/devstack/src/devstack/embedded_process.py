@@ -26,7 +26,7 @@ class EmbeddedProcess:
         self.log_path = self.data_dir.parent / f"embedded-{self.port}.log"
         self._env = env or {}
         self.ready_timeout = ready_timeout
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmbeddedProcess:
         env = {**os.environ, **self._env, "PORT": str(self.port), "MICROBLOG_DATA_DIR": str(self.data_dir)}

@@ -17,17 +17,19 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 import psycopg2
 from psycopg2 import sql
+
+T = TypeVar("T")
 
 HOST = "127.0.0.1"
 # Never the kernel's ephemeral range (32768-60999): another process could be handed the port.
@@ -99,7 +101,13 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def _wait_until(check, timeout: float, what: str, log: Path, alive=lambda: True) -> None:
+def _wait_until(
+    check: Callable[[], object],
+    timeout: float,
+    what: str,
+    log: Path,
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -259,7 +267,7 @@ async def _amqp_connects(url: str) -> bool:
     return True
 
 
-def _run_async(coro_factory, *args) -> object:
+def _run_async(coro_factory: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     """Run a coroutine to completion from sync code, also when the caller is inside an event loop
     (a test calling `restart()`): it gets its own loop in a worker thread."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -281,7 +289,7 @@ class RabbitMQServer(_Server):
         self.management_url = f"http://{self.host}:{self.management_port}"
         self.log_file = self.base_dir / "rabbitmq.log"
         self.pid_file = self.base_dir / "rabbit.pid"
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def epmd_port(self) -> int:

@@ -56,7 +56,7 @@ class _Process:
     port: int
     env: dict[str, str]
     log_path: Path
-    popen: subprocess.Popen | None = field(default=None, repr=False)
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def is_worker(self) -> bool:

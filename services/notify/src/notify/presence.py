@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import dialect_insert
 from notify.models import StreamPresence
-from notify.replica import dialect_insert
 
 
 def is_watching(session: Session, account_id: int) -> bool:

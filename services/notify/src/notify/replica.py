@@ -12,31 +12,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Executable, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.events.versions import applied_version
+from microblog_common.sql import affected_rows, dialect_insert
 from notify.models import Account, Favourite, Follow, Status, messaging
 
 # Visible to anyone; the others need a relation to the author.
 OPEN_VISIBILITIES = ("public", "unlisted")
 
 
-def dialect_insert(session: Session) -> Any:
-    """`insert` with `on_conflict_*` for the session's database."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def affected(session: Session, statement: Executable) -> int:
     """Rows an INSERT/UPDATE/DELETE changed."""
-    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
+    return affected_rows(session.execute(statement))
 
 
 # -- accounts ---------------------------------------------------------------------------------

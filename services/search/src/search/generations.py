@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.ids import new_id
+from microblog_common.sql import dialect_insert
 from search.models import IndexGeneration
-from search.sql import dialect_insert
 
 REQUESTED, BUILDING, CURRENT, RETIRED = "requested", "building", "current", "retired"
 

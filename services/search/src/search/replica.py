@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, cast
 
 from sqlalchemy import and_, case, delete, func, insert, literal, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot
+from microblog_common.sql import affected_rows, dialect_insert
 from search.models import ACCOUNT, STATUS, Account, Favourite, Follow, IndexChange, Status, TagUse
-from search.sql import dialect_insert
 
 # Statuses that count towards an account's `statuses_count` and appear in hashtag histories, as
 # on Mastodon.
@@ -296,5 +294,5 @@ def set_favourite(session: Session, account_id: int, status_id: int, *, active: 
         set_={"active": active, "at": at},
         where=and_(Favourite.at <= literal(at, Favourite.at.type)),
     )
-    if cast(CursorResult[Any], session.execute(stmt)).rowcount:
+    if affected_rows(session.execute(stmt)):
         _touch_statuses(session, [status_id])

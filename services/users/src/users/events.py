@@ -5,6 +5,8 @@ and `last_status_at` (the handlers are at the end)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts import ContractOutbox
@@ -54,7 +56,7 @@ publish = ContractOutbox(outbox, CONTRACTS).publish
 handlers = EventHandlers()
 
 
-def account_snapshot(account: Account, urls: PublicUrls) -> dict:
+def account_snapshot(account: Account, urls: PublicUrls) -> dict[str, Any]:
     return {
         "id": str(account.id),
         "username": account.username,

@@ -15,8 +15,6 @@ from enum import StrEnum
 import anyio
 import structlog
 from anyio import CapacityLimiter
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.aggregates import AGGREGATE_OF
@@ -26,6 +24,7 @@ from microblog_common.events.tables import MessagingTables
 from microblog_common.events.versions import claim_version
 from microblog_common.logging import bound
 from microblog_common.metrics import EVENTS_CONSUMED
+from microblog_common.sql import affected_rows, dialect_insert
 from microblog_common.tracing import consumer_span
 
 log = structlog.get_logger(__name__)
@@ -111,10 +110,10 @@ class InboxConsumer:
         return Outcome.handled
 
     def _record(self, session: Session, event: Event) -> bool:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = dialect_insert(session)
         stmt = (
             insert(self.inbox)
             .values(event_id=str(event.id), event_type=event.type, handled_at=datetime.now(UTC))
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-        return bool(session.execute(stmt).rowcount == 1)
+        return bool(affected_rows(session.execute(stmt)) == 1)

@@ -27,7 +27,7 @@ class MemoryBus(EventBus):
         self._subscriptions: dict[str, Subscription] = {}
         self._live: list[Subscription] = []
         self.dead_letters: dict[str, list[Event]] = {}
-        self._retries: set[asyncio.Task] = set()
+        self._retries: set[asyncio.Task[None]] = set()
         self._started = False
         self._closing = False
 

@@ -101,6 +101,12 @@ async def declare_service_queue(
     return queue
 
 
+def _consumers_of(channel: object) -> dict[str, Any]:
+    """The consumers aiormq's channel holds by tag (not part of aio-pika's typed interface)."""
+    consumers: dict[str, Any] = getattr(channel, "consumers", {})
+    return consumers
+
+
 def _attempt_of(message: AbstractIncomingMessage) -> int:
     raw = (message.headers or {}).get(ATTEMPT_HEADER, 1)
     if isinstance(raw, bytes):
@@ -161,7 +167,7 @@ class RabbitBus(EventBus):
         self._publish_channel: AbstractRobustChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._consumers: list[_QueueConsumer] = []
-        self._in_flight: set[asyncio.Task] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._connected = False
 
@@ -196,7 +202,7 @@ class RabbitBus(EventBus):
     async def _declare_topology(self) -> None:
         """Every consumer's queue and bindings, so nothing published before a consumer's first
         start is dropped as unroutable (see topology.py)."""
-        if not self.topology:
+        if not self.topology or self._connection is None:
             return
         channel = await self._connection.channel(publisher_confirms=False)
         try:
@@ -278,7 +284,7 @@ class RabbitBus(EventBus):
             await consumer.stop_consuming()
             await consumer.close()
 
-    def track(self, task: asyncio.Task) -> None:
+    def track(self, task: asyncio.Task[Any]) -> None:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -298,7 +304,7 @@ class _QueueConsumer:
         self._stopping = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._supervisor: asyncio.Task | None = None
+        self._supervisor: asyncio.Task[None] | None = None
         self._retry_queues = (
             {delay: f"{sub.queue}.retry.{round(delay * 1000)}" for delay in set(sub.retry.delays)}
             if sub.durable
@@ -323,6 +329,10 @@ class _QueueConsumer:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def stopping(self) -> bool:
+        """Read anew each time: another task sets it (stop_consuming) while the supervisor waits."""
+        return self._stopping
 
     async def stop_consuming(self) -> None:
         self._stopping = True
@@ -386,10 +396,15 @@ class _QueueConsumer:
             await self.channel.set_qos(prefetch_count=self.sub.prefetch)
             self.queue = await self._declare(self.channel)
             underlay = await self.channel.get_underlay_channel()
-            if self.consumer_tag not in underlay.consumers:  # else a false alarm: keep it, add none
+            if self.consumer_tag not in _consumers_of(underlay):  # else a false alarm: keep it, add none
                 underlay.on_consumer_cancel_callbacks.add(self._on_cancelled_by_broker)
                 tag = f"{self.queue_name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-                self.consumer_tag = await self.queue.consume(self._on_message, consumer_tag=tag, robust=False)
+                # A channel of a robust connection declares robust queues, whose consume takes it.
+                self.consumer_tag = await self.queue.consume(
+                    self._on_message,
+                    consumer_tag=tag,
+                    robust=False,  # type: ignore[call-arg]
+                )
             self._consuming = True
             log.info("event_consumer_started", queue=self.sub.queue, patterns=list(self.sub.patterns))
 
@@ -417,7 +432,7 @@ class _QueueConsumer:
             underlay = await asyncio.wait_for(channel.get_underlay_channel(), timeout=1)
         except Exception:
             return False
-        return self.consumer_tag in underlay.consumers
+        return self.consumer_tag in _consumers_of(underlay)
 
     async def _supervise(self) -> None:
         """Re-consume whenever the consumer is gone while the connection is up. A closed channel
@@ -427,7 +442,7 @@ class _QueueConsumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.bus.watchdog_interval)
             self._wake.clear()
-            if self._stopping:
+            if self.stopping():
                 return
             if await self._still_consuming():
                 channel_closed_since_tick = False

@@ -17,22 +17,22 @@ way, so an older event arriving afterwards can't undo it."""
 from __future__ import annotations
 
 from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+from microblog_common.sql import affected_rows, dialect_insert
 
 
 def claim_version(session: Session, table: Table, aggregate: str, subject: str, version: int) -> bool:
     """Records `version` as applied for the aggregate unless this or a newer one already was.
     Returns whether the caller may apply it (False: it is stale, change nothing)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = insert(table).values(aggregate=aggregate, subject=subject, version=version)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.aggregate, table.c.subject],
         set_={"version": stmt.excluded.version},
         where=table.c.version < stmt.excluded.version,
     )
-    return bool(session.execute(stmt).rowcount == 1)
+    return bool(affected_rows(session.execute(stmt)) == 1)
 
 
 def applied_version(session: Session, table: Table, aggregate: str, subject: str) -> int | None:

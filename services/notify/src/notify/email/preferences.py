@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import dialect_insert
 from notify.models import EmailPreferences
-from notify.replica import dialect_insert
 
 # Mastodon's defaults: follows and mentions on, favourites off.
 DEFAULTS: dict[str, bool] = {"follow": True, "mention": True, "favourite": False}

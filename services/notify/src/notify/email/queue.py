@@ -15,10 +15,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.ids import new_id
+from microblog_common.sql import dialect_insert
 from notify import presence
 from notify.email import preferences
 from notify.models import Account, Email, Notification, SuppressedAddress
-from notify.replica import dialect_insert
 
 # Notification types that are emailed (the others are in-app only).
 ACTIVITY_KINDS = ("follow", "mention", "favourite")

@@ -18,8 +18,9 @@ from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, require_user
 from microblog_common.mastodon.statuses import iso
 from microblog_common.params import list_param, request_params
+from microblog_common.sql import dialect_insert
 from notify.models import Marker
-from notify.replica import affected, dialect_insert
+from notify.replica import affected
 
 router = APIRouter(tags=["markers"])
 TIMELINES = ("home", "notifications")

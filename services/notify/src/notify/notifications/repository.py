@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from microblog_common.pagination import Page
+from microblog_common.sql import dialect_insert
 from notify.models import Account, Marker, Notification
-from notify.replica import affected, dialect_insert
+from notify.replica import affected
 
 NOTIFICATIONS_TIMELINE = "notifications"
 

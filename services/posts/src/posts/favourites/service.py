@@ -19,10 +19,10 @@ from microblog_common.contracts.posts import (
 from microblog_common.errors import NotFound
 from microblog_common.ids import new_id, parse_id
 from microblog_common.pagination import Page
+from microblog_common.sql import dialect_insert
 from posts import events
 from posts.models import Account, Favourite, Status
 from posts.runtime import Runtime
-from posts.sql import dialect_insert
 from posts.statuses import queries
 from posts.statuses.service import snapshot
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.events.versions import claim_version
+from microblog_common.sql import dialect_insert
 from posts.models import (
     Account,
     Favourite,
@@ -29,7 +30,6 @@ from posts.models import (
     StatusTag,
     messaging,
 )
-from posts.sql import dialect_insert
 
 log = structlog.get_logger(__name__)
 

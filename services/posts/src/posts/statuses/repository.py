@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, delete, exists, func, literal, or_, select, t
 from sqlalchemy.orm import Session
 
 from microblog_common.ids import new_id
+from microblog_common.sql import affected_rows, dialect_insert
 from posts.models import (
     OPEN_VISIBILITIES,
     Account,
@@ -25,7 +26,6 @@ from posts.models import (
     StatusTag,
     Tag,
 )
-from posts.sql import dialect_insert
 
 
 def account(session: Session, account_id: int, *, fresh: bool = False) -> Account | None:
@@ -237,4 +237,6 @@ def record_idempotency_result(
 
 
 def purge_idempotency_keys(session: Session, older_than: datetime) -> int:
-    return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than)).rowcount
+    return affected_rows(
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than))
+    )

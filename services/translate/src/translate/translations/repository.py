@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import CursorResult, Delete, bindparam, delete, select, update
+from sqlalchemy import Delete, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from microblog_common.sql import dialect_insert
+from microblog_common.sql import affected_rows, dialect_insert
 from translate.models import CachedTranslation, RateWindow, Status
 
 # Core tables for the queries every translation runs (no ORM entity loading on the hot path).
@@ -105,7 +105,7 @@ def store(
 
 def _deleted(session: Session, statement: Delete) -> int:
     """How many rows `statement` deleted."""
-    return int(cast(CursorResult[Any], session.execute(statement)).rowcount)
+    return affected_rows(session.execute(statement))
 
 
 def forget_status(session: Session, status_id: int) -> int:

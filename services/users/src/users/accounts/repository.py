@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import affected_rows, dialect_insert
 from users.models import Account, AccountStatus, User
 
 
@@ -71,12 +70,14 @@ def add(session: Session, account: Account, user: User) -> None:
 def count_status(session: Session, status_id: int, account_id: int, created_at: datetime) -> None:
     """A status that counts towards the account's `statuses_count`: counted once, however often
     its `post.published` arrives."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    added = session.execute(
-        insert(AccountStatus)
-        .values(status_id=status_id, account_id=account_id, created_at=created_at)
-        .on_conflict_do_nothing(index_elements=[AccountStatus.status_id])
-    ).rowcount
+    insert = dialect_insert(session)
+    added = affected_rows(
+        session.execute(
+            insert(AccountStatus)
+            .values(status_id=status_id, account_id=account_id, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=[AccountStatus.status_id])
+        )
+    )
     if added:
         latest = case(
             (Account.last_status_at.is_(None), created_at),

@@ -15,7 +15,8 @@ from microblog_common.params import body, list_param, request_params
 from users.accounts.schemas import AccountEntity
 from users.follows import service
 from users.follows.schemas import FollowForm, RelationshipEntity
-from users.runtime import RuntimeDep
+from users.models import Account
+from users.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["follows"])
 
@@ -48,7 +49,7 @@ def unfollow(account_id: str, session: SessionDep, identity: FollowScope) -> Rel
 
 
 def _list_response(
-    request: Request, response: Response, runtime, page: Page, rows: list
+    request: Request, response: Response, runtime: Runtime, page: Page, rows: list[tuple[int, Account]]
 ) -> list[AccountEntity]:
     urls = runtime.urls
     response.headers.update(link_headers(urls(request.url.path), page, [cursor for cursor, _ in rows]))

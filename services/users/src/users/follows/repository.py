@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.pagination import Page
+from microblog_common.sql import affected_rows, dialect_insert
 from users.models import Account, Follow, FollowVersion
 
 
@@ -23,7 +22,7 @@ def get(session: Session, account_id: int, target_account_id: int) -> Follow | N
 
 def insert_if_absent(session: Session, follow: Follow) -> bool:
     """True when this call created the follow (concurrent follows of the same pair: one wins)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = (
         insert(Follow)
         .values(
@@ -37,20 +36,20 @@ def insert_if_absent(session: Session, follow: Follow) -> bool:
         )
         .on_conflict_do_nothing(index_elements=["account_id", "target_account_id"])
     )
-    return session.execute(stmt).rowcount == 1
+    return affected_rows(session.execute(stmt)) == 1
 
 
 def delete_pair(session: Session, account_id: int, target_account_id: int) -> bool:
     stmt = delete(Follow).where(
         Follow.account_id == account_id, Follow.target_account_id == target_account_id
     )
-    return session.execute(stmt).rowcount == 1
+    return affected_rows(session.execute(stmt)) == 1
 
 
 def next_pair_version(session: Session, account_id: int, target_account_id: int) -> int:
     """The next version of the pair's follow aggregate (1 for a pair never seen), taken under the
     row's lock so concurrent changes of one pair get distinct, increasing versions."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = insert(FollowVersion).values(account_id=account_id, target_account_id=target_account_id, version=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=[FollowVersion.account_id, FollowVersion.target_account_id],
@@ -73,7 +72,9 @@ def change_counts(session: Session, follower_id: int, followee_id: int, delta: i
     )
 
 
-def _page(session: Session, join_on, where, page: Page) -> list[tuple[int, Account]]:
+def _page(
+    session: Session, join_on: ColumnElement[bool], where: ColumnElement[bool], page: Page
+) -> list[tuple[int, Account]]:
     stmt = select(Follow.id, Account).join(Account, join_on).where(where)
     if page.max_id is not None:
         stmt = stmt.where(Follow.id < page.max_id)

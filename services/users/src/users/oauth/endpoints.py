@@ -20,7 +20,7 @@ from microblog_common.params import body, request_params, validated
 from users import scopes as scope_rules
 from users.accounts import service as accounts
 from users.accounts.schemas import pictures
-from users.oauth import pages, service
+from users.oauth import pages, repository, service
 from users.oauth.schemas import (
     OOB,
     AppForm,
@@ -34,7 +34,7 @@ from users.oauth.schemas import (
     TokenForm,
     invalid_request,
 )
-from users.runtime import RuntimeDep
+from users.runtime import Runtime, RuntimeDep
 
 router = APIRouter(tags=["oauth"])
 # Where the sign-in page sends the browser: the client's redirect URI, or the page showing the code.
@@ -75,7 +75,7 @@ def _redirect_with(uri: str, params: dict[str, str | None]) -> RedirectResponse:
     return RedirectResponse(f"{uri}{'&' if '?' in uri else '?'}{query}", status_code=302, headers=NO_STORE)
 
 
-def _authorize_error(runtime, request: Request, exc: service.AuthorizeError) -> Response:
+def _authorize_error(runtime: Runtime, request: Request, exc: service.AuthorizeError) -> Response:
     if exc.redirect_uri:
         return _redirect_with(
             exc.redirect_uri, {"error": exc.error, "error_description": exc.description, "state": exc.state}
@@ -86,9 +86,15 @@ def _authorize_error(runtime, request: Request, exc: service.AuthorizeError) -> 
 
 
 def _consent_page(
-    runtime, request: Request, auth: service.AuthorizationRequest, form: AuthorizeForm, *, error: str = "",
-    username: str = "", status_code: int = 200,
-) -> Response:  # fmt: skip
+    runtime: Runtime,
+    request: Request,
+    auth: service.AuthorizationRequest,
+    form: AuthorizeForm,
+    *,
+    error: str = "",
+    username: str = "",
+    status_code: int = 200,
+) -> Response:
     hidden = [
         ("client_id", form.client_id),
         ("redirect_uri", auth.redirect_uri),
@@ -243,7 +249,7 @@ def revoke(
 @router.get("/oauth/userinfo")
 def userinfo(
     session: SessionDep, runtime: RuntimeDep, identity: Annotated[Identity, Depends(require_user("profile"))]
-) -> dict:
+) -> dict[str, Any]:
     account = accounts.get_account(session, identity.user_id)
     urls = runtime.urls
     return {
@@ -261,10 +267,10 @@ def revoke_authorization(
     application_id: str,
     session: SessionDep,
     identity: Annotated[Identity, Depends(require_user("write", "write:accounts"))],
-) -> dict:
+) -> dict[str, Any]:
     """Withdraw an app's access to your account: every token it holds for you stops working."""
     app_id = parse_id(application_id)
-    if app_id is None or service.repository.get_application(session, app_id) is None:
+    if app_id is None or repository.get_application(session, app_id) is None:
         raise NotFound()
     assert identity.user_id is not None
     service.revoke_authorization(session, identity.user_id, app_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import affected_rows
 from users.models import Application, AuthorizationCode
 
 
@@ -49,11 +50,11 @@ def delete_pending_codes(session: Session, account_id: int, application_id: int 
     )
     if application_id is not None:
         stmt = stmt.where(AuthorizationCode.application_id == application_id)
-    return session.execute(stmt).rowcount
+    return affected_rows(session.execute(stmt))
 
 
 def prune_codes(session: Session, expired_before: datetime) -> int:
     """Codes that expired before the cutoff, exchanged or not: past it, a replay of one is just an
     unknown code (its token was issued long ago and stays valid until revoked)."""
     stmt = delete(AuthorizationCode).where(AuthorizationCode.expires_at < expired_before)
-    return int(session.execute(stmt).rowcount)
+    return int(affected_rows(session.execute(stmt)))

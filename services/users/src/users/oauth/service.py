@@ -32,6 +32,7 @@ from users.oauth.schemas import (
     invalid_grant,
 )
 from users.runtime import Runtime
+from users.tokens import repository as tokens_repository
 from users.tokens import service as tokens
 from users.tokens.service import IssuedToken, digest
 
@@ -303,7 +304,7 @@ def grant_password(
 def grant_refresh_token(session: Session, runtime: Runtime, app: Application, form: TokenForm) -> IssuedToken:
     if not form.refresh_token:
         raise OAuthError("invalid_request", "The refresh_token parameter is missing.")
-    row = tokens.repository.get_by_refresh_hash(session, digest(form.refresh_token))
+    row = tokens_repository.get_by_refresh_hash(session, digest(form.refresh_token))
     now = datetime.now(UTC)
     if row is None or row.application_id != app.id:
         raise invalid_grant()
@@ -368,9 +369,9 @@ def revoke(session: Session, runtime: Runtime, app: Application, token_value: st
     if token_value.count(".") == 2:
         claims = tokens.decode(session, runtime, token_value, verify_exp=False)
         if claims and str(claims.get("jti", "")).isdigit():
-            row = tokens.repository.get_access_token(session, int(claims["jti"]))
+            row = tokens_repository.get_access_token(session, int(claims["jti"]))
     else:
-        row = tokens.repository.get_by_refresh_hash(session, digest(token_value))
+        row = tokens_repository.get_by_refresh_hash(session, digest(token_value))
     if row is None:
         return
     if row.application_id != app.id:

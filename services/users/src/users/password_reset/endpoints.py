@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -36,6 +36,6 @@ def confirm(
     session: SessionDep,
     runtime: RuntimeDep,
     form: Annotated[ResetConfirmForm, body(ResetConfirmForm)],
-) -> dict:
+) -> dict[str, Any]:
     service.confirm_reset(session, runtime, form.token, form.password, client_ip(request))
     return {}

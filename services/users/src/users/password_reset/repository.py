@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import affected_rows
 from users.models import PasswordResetRequest, PasswordResetToken
 
 
@@ -50,13 +51,15 @@ def record_request(session: Session, row: PasswordResetRequest, forget_before: d
 
 def prune(session: Session, *, tokens_done_before: datetime, requests_before: datetime) -> int:
     """Tokens used or expired before the cutoff, and requests older than the rate window."""
-    tokens = session.execute(
-        delete(PasswordResetToken).where(
-            (PasswordResetToken.expires_at < tokens_done_before)
-            | (PasswordResetToken.used_at < tokens_done_before)
+    tokens = affected_rows(
+        session.execute(
+            delete(PasswordResetToken).where(
+                (PasswordResetToken.expires_at < tokens_done_before)
+                | (PasswordResetToken.used_at < tokens_done_before)
+            )
         )
-    ).rowcount
-    requests = session.execute(
-        delete(PasswordResetRequest).where(PasswordResetRequest.created_at < requests_before)
-    ).rowcount
+    )
+    requests = affected_rows(
+        session.execute(delete(PasswordResetRequest).where(PasswordResetRequest.created_at < requests_before))
+    )
     return int(tokens) + int(requests)

@@ -4,6 +4,7 @@ feed of revocations since it started (see the gateway's `tokens.py`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -20,7 +21,7 @@ MAX_FEED_PAGE = 1000
 
 
 @router.get("/.well-known/jwks.json")
-def jwks(session: SessionDep, runtime: RuntimeDep, response: Response) -> dict:
+def jwks(session: SessionDep, runtime: RuntimeDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return {"keys": runtime.keys.published(session)}
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from microblog_common.sql import affected_rows
 from users.models import AccessToken, SigningKey, TokenRevocation
 
 # pg_advisory_xact_lock keys (any constants unique within this database).
@@ -141,4 +142,4 @@ def prune_revocations(session: Session, created_before: datetime) -> int:
     """Feed rows older than the window a gateway may need (its remembered answers' lifetime and
     an outage); the tokens themselves stay revoked in their own rows."""
     stmt = delete(TokenRevocation).where(TokenRevocation.created_at < created_before)
-    return int(session.execute(stmt).rowcount)
+    return int(affected_rows(session.execute(stmt)))
