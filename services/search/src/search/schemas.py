@@ -10,8 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from fastapi import Query
 
-from microblog_common.errors import BadRequest, Unprocessable
+from microblog_common.errors import ERR_TOO_LONG, BadRequest, Unprocessable
+from microblog_common.errors import invalid as invalid_field
 from microblog_common.ids import parse_id
+from microblog_common.text import UNACCEPTABLE_DESCRIPTION, acceptable
 
 MAX_QUERY_LENGTH = 1000
 STATUS_LIMIT = (20, 40)
@@ -20,16 +22,11 @@ MAX_OFFSET = 10_000
 TYPES = ("accounts", "hashtags", "statuses")
 SORTS = ("relevance", "latest")
 _TRUE, _FALSE = ("true", "1", "t", "on", "yes"), ("false", "0", "f", "off", "no", "")
-# Text no database column or index should receive: NUL, other control characters but tab and
-# newlines, lone surrogates.
-_UNACCEPTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def invalid(field: str, message: str) -> Unprocessable:
-    return Unprocessable(
-        f"Validation failed: {field} {message}",
-        details={field: [{"error": "ERR_INVALID", "description": message}]},
-    )
+    """Mastodon's 422 for one parameter (the shared shape, `microblog_common.errors`)."""
+    return invalid_field(field, description=message)
 
 
 def _text(field: str, value: str | None, *, required: bool = False) -> str | None:
@@ -37,10 +34,12 @@ def _text(field: str, value: str | None, *, required: bool = False) -> str | Non
         if required:
             raise BadRequest(f"param is missing or the value is empty: {field}")
         return None
-    if _UNACCEPTABLE.search(value):
-        raise invalid(field, "contains characters that are not allowed")
+    # The one rule of acceptable text (`microblog_common.text`): no NUL, lone surrogates or
+    # control characters reach the database or the index.
+    if not acceptable(value):
+        raise invalid(field, UNACCEPTABLE_DESCRIPTION)
     if len(value) > MAX_QUERY_LENGTH:
-        raise invalid(field, f"is too long (maximum is {MAX_QUERY_LENGTH} characters)")
+        raise invalid_field(field, ERR_TOO_LONG, f"is too long (maximum is {MAX_QUERY_LENGTH} characters)")
     return value
 
 
