@@ -1,4 +1,5 @@
-"""Session-wide real servers: PostgreSQL and RabbitMQ from the OS packages, started on first use
+"""Session-wide real servers: PostgreSQL and RabbitMQ from the OS packages (and osmem-server, an
+OpenSearch-compatible server from the dev dependencies), started on first use
 (so a run that needs neither starts neither) and stopped at the end. Tests get a fresh database
 (`pg_url`) or a fresh vhost (`rabbitmq_url`) each, so they never see each other's data."""
 
@@ -12,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from devstack.servers import (
+    OsmemSearchServer,
     PostgresServer,
     RabbitMQServer,
     make_base_dir,
     missing_server_packages,
+    osmem_binary,
     reap_abandoned,
 )
 from microblog_common.testing import BACKENDS
@@ -48,6 +51,15 @@ def postgres_server(servers_dir: Path) -> Iterator[PostgresServer]:
 def rabbitmq_server(servers_dir: Path) -> Iterator[RabbitMQServer]:
     _require("rabbitmq-server")
     with RabbitMQServer(servers_dir / "rabbitmq") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def opensearch_server(servers_dir: Path) -> Iterator[OsmemSearchServer]:
+    """osmem-server (an OpenSearch-compatible server from the dev dependencies) on loopback."""
+    if osmem_binary() is None:
+        pytest.skip("osmem-server is not installed (a dev dependency: `uv sync` installs it)")
+    with OsmemSearchServer(servers_dir / "osmem") as server:
         yield server
 
 

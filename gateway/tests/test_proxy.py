@@ -43,6 +43,7 @@ ROUTED = [
     ("GET", "/api/v1/scheduled_statuses", "posts"),
     ("DELETE", "/api/v1/scheduled_statuses/9", "posts"),
     ("GET", "/api/v2/search", "search"),
+    ("GET", "/api/v1/accounts/search", "search"),
     ("GET", "/api/v1/notifications", "notify"),
     ("POST", "/api/v1/notifications/clear", "notify"),
     ("GET", "/api/v1/notifications/email_preferences", "notify"),
@@ -84,6 +85,8 @@ def test_route_table(method, path, service):
         ("GET", "/internal/token-revocations"),
         ("GET", "/.well-known/jwks.json"),
         ("GET", "/metrics"),
+        ("GET", "/internal/export/statuses"),
+        ("GET", "/internal/export/accounts"),
         ("POST", "/avatars/1.png"),
         ("POST", "/system/media/x.png"),
         # Pages take GET and POST only.

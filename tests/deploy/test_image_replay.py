@@ -253,8 +253,11 @@ def test_service_image_migrates_serves_and_passes_its_healthcheck(
         result = replay.run(["/bin/sh", "-c", command], DATABASE_URL=pg_url)
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
 
-    # The in-process event bus: the broker is not what this test is about.
+    # The in-process event bus: the broker is not what this test is about. The search service
+    # also needs an index: the embedded one, in a folder of the test's own.
     app_env = {**PRODUCTION, "DATABASE_URL": pg_url, "EVENT_BUS": "memory", **SERVICE_ENV.get(service, {})}
+    if service == "search":
+        app_env["SEARCH_INDEX_DIR"] = str(tmp_path / "search-index")
     _serve_and_probe(replay, stages, "/health/ready", app_env)
 
 

@@ -79,6 +79,8 @@ ROUTES: tuple[Route, ...] = (
     route("translate", exact("/api/v1/statuses/:id/translate"), {"POST"}),
     route("translate", exact("/api/v1/instance/translation_languages"), {"GET"}),
     route("posts", exact("/api/v1/accounts/:id/statuses"), {"GET"}),
+    # Before the users service's prefix, which would otherwise take it as an account id.
+    route("search", exact("/api/v1/accounts/search"), {"GET"}),
     route("users", prefix("/api/v1/accounts")),
     route("users", prefix("/api/v1/apps")),
     route("users", prefix("/oauth")),

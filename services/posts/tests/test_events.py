@@ -28,6 +28,7 @@ REQUIRED = {
     "post.updated": SNAPSHOT | {"edited_at"},
     "post.deleted": {"id", "account_id", "version", "deleted_at"},
     "post.favourited": {"status_id", "status_account_id", "account_id", "status"},
+    "post.unfavourited": {"status_id", "status_account_id", "account_id", "at"},
 }
 
 
@@ -102,3 +103,16 @@ def test_the_replica_reads_the_shared_user_contracts(posts):
     assert [s["id"] for s in posts.as_(bob).get("/api/v1/timelines/home").json()] == [status["id"]]
     posts.deliver("user.deleted", shared(UserDeleted, id=str(alice.id)), alice.id, version=alice.version + 1)
     assert posts.anonymous.get(f"/api/v1/statuses/{status['id']}").status_code == 404
+
+
+def test_post_unfavourited_contract(posts):
+    alice, bob = posts.register("alice"), posts.register("bob")
+    created = posts.as_(alice).status("like, then not")
+    posts.as_(bob).post(f"/api/v1/statuses/{created['id']}/favourite")
+    posts.as_(bob).post(f"/api/v1/statuses/{created['id']}/unfavourite")
+    posts.as_(bob).post(f"/api/v1/statuses/{created['id']}/unfavourite")  # nothing to take back
+    (event,) = posts.events("post.unfavourited")
+    check(event)
+    assert event.data["account_id"] == str(bob.id) and event.data["status_id"] == created["id"]
+    assert event.subject == created["id"] and event.data["status_account_id"] == str(alice.id)
+    assert posts.events("post.unfavourited", 2, timeout=0.3) == [event]

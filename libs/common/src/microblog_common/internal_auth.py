@@ -264,4 +264,11 @@ def optional_token(*scopes: str) -> Callable[[Request], Identity | None]:
     return _documented(dependency, AUTH_OPTIONAL, scopes)
 
 
+def require_internal_caller(request: Request) -> None:
+    """Endpoints one service calls for itself (the revocation feed, the exports): signed like every
+    request, and refused when they carry a user's identity (a client's token reached them)."""
+    if identity_from_request(request) is not None:
+        raise Forbidden("This endpoint is for the services themselves")
+
+
 OptionalIdentity = Annotated[Identity | None, Depends(_optional_identity)]

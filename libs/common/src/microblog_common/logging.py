@@ -89,7 +89,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    for noisy in ("alembic", "httpx", "aiormq", "aio_pika"):
+    for noisy in ("alembic", "httpx", "aiormq", "aio_pika", "elastic_transport"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

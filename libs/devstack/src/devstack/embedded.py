@@ -43,11 +43,14 @@ class _QuietServer(uvicorn.Server):
 def _extra_settings(name: str, data_dir: Path, gateway_url: str) -> dict[str, object]:
     """Per-service settings of the embedded mode: notify writes its email as files under the data
     dir (one `.eml` per message, and a log line with its links); users keeps uploaded avatars and
-    headers there; the web UI calls the API through the gateway's own port, like any client."""
+    headers there; search keeps its embedded index there; the web UI calls the API through the
+    gateway's own port, like any client."""
     if name == "notify":
         return {"email_backend": "file", "mail_dir": data_dir / "mail"}
     if name == "users":
         return {"media_root": data_dir / "media"}
+    if name == "search":
+        return {"search_index_dir": data_dir / "search-index"}
     if name == "web":
         return {"gateway_url": gateway_url}
     return {}

@@ -522,3 +522,74 @@ def reap_abandoned(prefix: str) -> list[Path]:
         shutil.rmtree(path, ignore_errors=True)
         reaped.append(path)
     return reaped
+
+
+# -- an OpenSearch-compatible server -------------------------------------------------------
+
+
+def osmem_binary() -> str | None:
+    """The osmem-server binary the PyPI package `osmem-server` ships (a dev dependency), if any."""
+    try:
+        from osmem_server import OsmemError, resolve_binary
+    except ImportError:
+        return None
+    try:
+        return resolve_binary()
+    except OsmemError:
+        return None
+
+
+class OsmemSearchServer(_Server):
+    """osmem-server: an in-memory OpenSearch-compatible server (BM25, fuzzy and phrase queries,
+    highlights, bulk, external versions, aliases), for the Elasticsearch backend's tests. No
+    Elasticsearch or OpenSearch can be installed here; what it lacks is said where a test skips.
+    It keeps nothing on disk; tests isolate themselves by index names."""
+
+    host = HOST
+
+    def __init__(self, base_dir: Path, port: int | None = None):
+        self.base_dir = Path(base_dir)
+        self.port = port or free_port()
+        self.url = f"http://{self.host}:{self.port}"
+        self.log_file = self.base_dir / "osmem.log"
+        self._process: subprocess.Popen | None = None
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _ready(self) -> bool:
+        return httpx.get(self.url + "/", timeout=2).status_code == 200
+
+    def start(self) -> None:
+        if self._alive():
+            return
+        binary = osmem_binary()
+        if binary is None:
+            raise ServerError("osmem-server is not installed (it is a dev dependency: uv sync)")
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - the binary the package ships
+                [binary, "--addr", f"{self.host}:{self.port}", "--no-ja", "--no-stdin-watch",
+                 "--parent-pid", str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            _wait_until(self._ready, START_TIMEOUT, "osmem-server", self.log_file, self._alive)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._process is not None:
+            with suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=10)
+            self._process = None

@@ -153,6 +153,11 @@ class LocalStack:
         process = self._process(name)
         return process.popen.pid if process.running() and process.popen else None
 
+    def env(self, name: str) -> dict[str, str]:
+        """The environment a process runs with (what a tool of that service needs, e.g. the
+        search service's `python -m search.manage rebuild`)."""
+        return dict(self._process(name).env)
+
     def log_path(self, name: str) -> Path:
         return self._process(name).log_path
 
@@ -322,6 +327,15 @@ class LocalStack:
             env |= {f"{callee.upper()}_URL": self._processes[callee].url for callee in CALLS.get(service, ())}
             if service in self.workers:
                 env |= {"EVENT_WORKERS_IN_PROCESS": "false", "WORKER_HOST": HOST, "WORKER_PORT": str(port)}
+        if service == "search":
+            # The embedded index (the API and its worker share the folder: one writes, both read),
+            # unless extra_env gives ELASTICSEARCH_URL; the rebuild tool reads the exports of the
+            # two services started before it.
+            env |= {
+                "SEARCH_INDEX_DIR": str(self.base_dir / "search-index"),
+                "USERS_URL": self._processes["users"].url,
+                "POSTS_URL": self._processes["posts"].url,
+            }
         env |= self._extra_env.get(service, {})
         return _Process(name=name, app=app, port=port, env=env, log_path=self.base_dir / f"{name}.log")
 

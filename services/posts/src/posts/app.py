@@ -8,6 +8,7 @@ from microblog_common.events import EventBus
 from microblog_common.lane import EventLane
 from microblog_common.service import ServiceSpec, create_service_app
 from posts.events import handlers
+from posts.export.endpoints import router as export_router
 from posts.favourites.endpoints import router as favourites_router
 from posts.models import Base, messaging
 from posts.runtime import Runtime
@@ -39,7 +40,7 @@ SPEC = ServiceSpec(
     metadata=Base.metadata,
     messaging=messaging,
     migrations=Path(__file__).parent / "migrations",
-    routers=(statuses_router, favourites_router, timelines_router, scheduled_router),
+    routers=(statuses_router, favourites_router, timelines_router, scheduled_router, export_router),
     handlers=handlers,
     build_runtime=Runtime.build,
     lane_tasks=(_warm_up_detector_for_the_lane, publish_scheduled, purge_idempotency_keys),

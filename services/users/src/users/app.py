@@ -12,6 +12,7 @@ from users.accounts.endpoints import images as avatar_router
 from users.accounts.endpoints import internal as internal_accounts_router
 from users.accounts.endpoints import router as accounts_router
 from users.events import handlers
+from users.export.endpoints import router as export_router
 from users.follows.endpoints import router as follows_router
 from users.models import Base, messaging
 from users.oauth.endpoints import router as oauth_router
@@ -45,6 +46,7 @@ SPEC = ServiceSpec(
         oauth_router,
         tokens_router,
         password_reset_router,
+        export_router,
     ),
     handlers=handlers,
     build_runtime=Runtime.build,

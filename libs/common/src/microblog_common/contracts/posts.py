@@ -7,7 +7,10 @@ shared consumer drops an older one (`events/versions.py`). A favourite is not ve
 | `post.published` | `StatusSnapshot` | a status was posted (directly or by the scheduler) |
 | `post.updated` | `StatusSnapshot` (with `edited_at`) | a status was edited |
 | `post.deleted` | `PostDeleted` (the last snapshot, `deleted_at`) | a status was deleted |
-| `post.favourited` | `PostFavourited` (who, when, and the status's snapshot) | a status was favourited |"""
+| `post.favourited` | `PostFavourited` (who, when, and the status's snapshot) | a status was favourited |
+| `post.unfavourited` | `PostUnfavourited` (who, when) | a favourite was taken back |
+
+Neither favourite event is versioned: a consumer keeps, per account and status, the newest `at`."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ POST_PUBLISHED = "post.published"
 POST_UPDATED = "post.updated"
 POST_DELETED = "post.deleted"
 POST_FAVOURITED = "post.favourited"
+POST_UNFAVOURITED = "post.unfavourited"
 
 
 class MentionSnapshot(Contract):
@@ -62,6 +66,23 @@ class PostFavourited(Contract):
     status: StatusSnapshot
 
 
+class PostUnfavourited(Contract):
+    status_id: str
+    status_account_id: str
+    account_id: str  # who took the favourite back
+    at: datetime
+
+
+class ExportedFavourite(Contract):
+    """A favourite as the posts service exports it (`/internal/export/favourites`)."""
+
+    id: str
+    status_id: str
+    status_account_id: str
+    account_id: str
+    at: datetime
+
+
 AGGREGATE_OF: dict[str, str] = {
     POST_PUBLISHED: "status",
     POST_UPDATED: "status",
@@ -73,4 +94,5 @@ CONTRACTS: dict[str, type[Contract]] = {
     POST_UPDATED: StatusSnapshot,
     POST_DELETED: PostDeleted,
     POST_FAVOURITED: PostFavourited,
+    POST_UNFAVOURITED: PostUnfavourited,
 }

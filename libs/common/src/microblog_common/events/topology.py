@@ -14,7 +14,8 @@ POSTS = ("post.published", "post.updated", "post.deleted")
 CONSUMED_EVENTS: dict[str, tuple[str, ...]] = {
     "users": ("post.published", "post.deleted"),
     "posts": (*USER_LIFECYCLE, *FOLLOWS),
-    "search": (*POSTS, *USER_LIFECYCLE, *FOLLOWS),
+    # Favourites for `in:library` (what a reader favourited).
+    "search": (*POSTS, *USER_LIFECYCLE, *FOLLOWS, "post.favourited", "post.unfavourited"),
     # Who may see a status (follows), and the viewer's language (account snapshots).
     "translate": (*POSTS, *USER_LIFECYCLE, *FOLLOWS),
     "notify": (*USER_LIFECYCLE, *FOLLOWS, "user.password_reset_requested", *POSTS, "post.favourited"),

@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from microblog_common.contracts.posts import POST_FAVOURITED, PostFavourited, StatusSnapshot
+from microblog_common.contracts.posts import (
+    POST_FAVOURITED,
+    POST_UNFAVOURITED,
+    PostFavourited,
+    PostUnfavourited,
+    StatusSnapshot,
+)
 from microblog_common.errors import NotFound
 from microblog_common.ids import new_id, parse_id
 from microblog_common.pagination import Page
@@ -69,6 +75,17 @@ def unfavourite(session: Session, viewer_id: int, status_id: str) -> int:
     if removed.rowcount:
         session.execute(
             update(Status).where(Status.id == row.id).values(favourites_count=Status.favourites_count - 1)
+        )
+        events.publish(
+            session,
+            POST_UNFAVOURITED,
+            PostUnfavourited(
+                status_id=str(row.id),
+                status_account_id=str(row.account_id),
+                account_id=str(viewer_id),
+                at=datetime.now(UTC),
+            ),
+            subject=row.id,
         )
     return row.id
 

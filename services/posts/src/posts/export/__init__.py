@@ -1,0 +1,1 @@
+"""Internal export of statuses and favourites (the search service's rebuild)."""

@@ -1,0 +1,1 @@
+"""Internal export of accounts and follows (the search service's rebuild)."""
