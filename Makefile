@@ -8,8 +8,9 @@ PORT ?= 8000
 # fresh PATH without pip's script folder still finds it).
 UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo "python3 -m uv")
 PYTEST_ARGS ?=
-# The servers the tests start, and docker-compose to validate the compose file offline.
-SERVER_PACKAGES := postgresql rabbitmq-server docker-compose
+# The servers the tests start, docker-compose to validate the compose file offline, and the browser
+# the web UI's end-to-end tests drive (pip's playwright, launched on Debian's chromium).
+SERVER_PACKAGES := postgresql rabbitmq-server docker-compose chromium
 COMPOSE_FILE ?= $(firstword $(wildcard compose.yaml compose.yml docker-compose.yml docker-compose.yaml \
 	infra/compose.yaml infra/compose.yml infra/docker-compose.yml infra/docker-compose.yaml))
 COMPOSE_ARGS := $(if $(COMPOSE_FILE),-f $(COMPOSE_FILE))
@@ -24,7 +25,7 @@ help:
 	@echo "make up      containers (docker compose); make down stops them"
 	@echo "make bench   the benchmarks: gateway, auth, posts, translate, notify, search (results in bench/results/)"
 	@echo "make setup   install uv if missing, then the locked dependencies"
-	@echo "make servers install PostgreSQL, RabbitMQ and docker-compose from Debian if missing (needs root)"
+	@echo "make servers install PostgreSQL, RabbitMQ, docker-compose and Chromium from Debian if missing (needs root)"
 
 setup:
 	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
@@ -95,15 +96,17 @@ down:
 		echo "Neither 'docker compose' nor 'docker-compose' is available."; exit 1; \
 	fi
 
-# The six benchmarks in sequence (each runs even if one before it failed; the exit status is
+# The seven benchmarks in sequence (each runs even if one before it failed; the exit status is
 # non-zero if any did). Arguments per benchmark: BENCH_ARGS (gateway_overhead.py),
 # AUTH_BENCH_ARGS (auth_tokens.py), POSTS_BENCH_ARGS (posts_timeline.py; its defaults generate
 # 20,000 and 1,000,000 statuses: a few minutes and about 7.5 GB in the temp dir),
-# TRANSLATE_BENCH_ARGS (translate_status.py), NOTIFY_BENCH_ARGS (notify_streams.py: 5,000 open streams),
-# SEARCH_BENCH_ARGS (search_bench.py; 100,000 and 1,000,000 statuses: about half an hour).
+# WEB_BENCH_ARGS (web_pages.py), TRANSLATE_BENCH_ARGS (translate_status.py), NOTIFY_BENCH_ARGS
+# (notify_streams.py: 5,000 open streams), SEARCH_BENCH_ARGS (search_bench.py; 100,000 and 1,000,000
+# statuses: about half an hour).
 BENCH_ARGS ?=
 AUTH_BENCH_ARGS ?=
 POSTS_BENCH_ARGS ?=
+WEB_BENCH_ARGS ?=
 TRANSLATE_BENCH_ARGS ?=
 NOTIFY_BENCH_ARGS ?=
 SEARCH_BENCH_ARGS ?=
@@ -112,6 +115,7 @@ bench: setup servers bench-tools
 	echo "== bench/gateway_overhead.py"; $(UV) run python bench/gateway_overhead.py $(BENCH_ARGS) || rc=1; \
 	echo "== bench/auth_tokens.py"; $(UV) run python bench/auth_tokens.py $(AUTH_BENCH_ARGS) || rc=1; \
 	echo "== bench/posts_timeline.py"; $(UV) run python bench/posts_timeline.py $(POSTS_BENCH_ARGS) || rc=1; \
+	echo "== bench/web_pages.py"; $(UV) run python bench/web_pages.py $(WEB_BENCH_ARGS) || rc=1; \
 	echo "== bench/translate_status.py"; $(UV) run python bench/translate_status.py $(TRANSLATE_BENCH_ARGS) || rc=1; \
 	echo "== bench/notify_streams.py"; $(UV) run python bench/notify_streams.py $(NOTIFY_BENCH_ARGS) || rc=1; \
 	echo "== bench/search_bench.py"; $(UV) run python bench/search_bench.py $(SEARCH_BENCH_ARGS) || rc=1; \

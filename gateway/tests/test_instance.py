@@ -146,13 +146,3 @@ async def test_the_thumbnail_is_served(gateway):
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
-
-
-async def test_the_home_page_is_a_placeholder_not_an_error(gateway):
-    async with gateway() as client:
-        page = await client.get("/")
-        head = await client.head("/")
-    assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    assert "web interface is not here yet" in page.text
-    assert head.status_code == 200

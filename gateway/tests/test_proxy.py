@@ -49,6 +49,16 @@ ROUTED = [
     ("GET", "/api/v1/notifications/email_preferences", "notify"),
     ("GET", "/api/v1/streaming/health", "notify"),
     ("GET", "/api/v1/streaming/user", "notify"),
+    # The web UI: every page and static file the API doesn't use, its live updates.
+    ("GET", "/", "web"),
+    ("GET", "/home", "web"),
+    ("GET", "/@alice", "web"),
+    ("GET", "/@alice/123", "web"),
+    ("POST", "/auth/sign_out", "web"),
+    ("GET", "/auth/reset", "web"),
+    ("GET", "/static/app.0123abcd.css", "web"),
+    ("GET", "/stream", "web"),
+    ("GET", "/admin", "web"),
     ("GET", "/api/v2/notifications", "notify"),
     ("GET", "/api/v2/notifications/unread_count", "notify"),
     ("POST", "/api/v2/notifications/follow-123/dismiss", "notify"),
@@ -70,16 +80,27 @@ def test_route_table(method, path, service):
         ("GET", "/api/v1/unknown"),
         ("POST", "/api/v2/search"),
         ("GET", "/api/v1/accountsx"),
-        ("GET", "/admin"),
+        ("GET", "/api"),
         # Service-to-service endpoints (e.g. the token revocation feed) are never public.
         ("GET", "/internal/token-revocations"),
+        ("GET", "/.well-known/jwks.json"),
+        ("GET", "/metrics"),
         ("GET", "/internal/export/statuses"),
         ("GET", "/internal/export/accounts"),
         ("POST", "/avatars/1.png"),
+        ("POST", "/system/media/x.png"),
+        # Pages take GET and POST only.
+        ("PUT", "/home"),
+        ("DELETE", "/@alice/1"),
     ],
 )
 def test_paths_outside_the_table_resolve_to_nothing(method, path):
     assert resolve(method, path) is None
+
+
+def test_the_web_ui_stream_is_relayed_as_a_stream_and_pages_are_not():
+    assert resolve("GET", "/stream").streaming
+    assert not resolve("GET", "/home").streaming
 
 
 def test_translate_is_carved_out_of_statuses_only_for_its_method():
@@ -363,7 +384,7 @@ async def test_only_the_clients_own_headers_reach_the_service(served_gateway):
     assert seen["body"] == "status=hi"
 
 
-GATEWAY_OWN_PATHS = ["/", "/health/live", "/health/ready", "/api/v1/instance", "/api/v2/instance"]
+GATEWAY_OWN_PATHS = ["/health/live", "/health/ready", "/api/v1/instance", "/api/v2/instance"]
 
 
 @pytest.mark.parametrize("path", [*GATEWAY_OWN_PATHS, "/instance/thumbnail.png"])
@@ -377,3 +398,20 @@ async def test_header_values_reach_the_service_byte_for_byte(gateway):
     async with gateway() as client:
         seen = (await client.get("/api/v1/timelines/public", headers={"X-Title": "héllo ✓".encode()})).json()
     assert seen["headers"]["x-title"].encode("latin-1") == "héllo ✓".encode()  # the service's view is latin-1
+
+
+async def test_pages_go_to_the_web_ui_and_the_api_keeps_its_json_404(gateway):
+    async with gateway() as client:
+        home = await client.get("/")
+        head = await client.head("/")
+        page = await client.post("/auth/sign_out", content=b"authenticity_token=x")
+        cookies = await client.get("/settings?mode=cookies")
+        api = await client.get("/api/v1/nothing")
+    assert home.status_code == 200 and home.json()["service"] == "web"
+    assert head.status_code == 200
+    assert page.json()["service"] == "web" and page.json()["method"] == "POST"
+    assert page.json()["body"] == "authenticity_token=x"
+    # The session cookie travels both ways.
+    set_cookies = cookies.headers.get_list("set-cookie")
+    assert set_cookies == ["a=1; Path=/; SameSite=lax", "b=2; Path=/; SameSite=lax"]
+    assert api.status_code == 404 and api.json() == {"error": "Record not found"}

@@ -8,8 +8,9 @@ from datetime import datetime
 import pytest
 
 from gateway.ratelimit import RateLimitRule, default_rules
+from microblog_common.internal_auth import sign_client_address
 
-from .conftest import ALICE, ALICE_TOKEN, TokenTable, asgi_client, dead_tcp_url
+from .conftest import ALICE, ALICE_TOKEN, SECRET, TokenTable, asgi_client, dead_tcp_url
 
 RATE_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
@@ -150,6 +151,86 @@ async def test_sign_in_and_registration_have_their_own_per_address_limits(gatewa
     assert sign_in == [200, 200, 429] and consent.status_code == 429
     assert register == [200, 429]
     assert reading.status_code == 200
+
+
+# -- the web UI calling on its visitors' behalf ----------------------------------------------
+
+
+def _on_behalf_of(address: str, method: str, target: str, secret: str = SECRET) -> dict[str, str]:
+    return sign_client_address(secret, method, target, address)
+
+
+async def test_the_web_ui_names_the_browser_so_one_abuser_locks_out_no_one_else(gateway):
+    """Every browser signs in through the web service, so every sign-in reaches the gateway from
+    the web's address; its signed `x-internal-client-ip` makes each count as its browser's."""
+    async with gateway(rate_limit_sign_in="2/minute") as web:
+        token = "/oauth/token"
+        abuser = [
+            await web.post(token, headers=_on_behalf_of("203.0.113.7", "POST", token)) for _ in range(3)
+        ]
+        other = await web.post(token, headers=_on_behalf_of("203.0.113.8", "POST", token))
+        the_web_itself = await web.post(token)
+    assert [r.status_code for r in abuser] == [200, 200, 429]
+    assert other.status_code == 200
+    assert the_web_itself.status_code == 200
+    seen = other.json()
+    # The service is told the browser's address (signed by the gateway) and never sees the claim.
+    assert seen["headers"]["x-client-ip"] == "203.0.113.8"
+    assert not any(name.startswith("x-internal-client") for name in seen["headers"])
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        {"x-internal-client-ip": "203.0.113.50"},  # no signature
+        {"x-internal-client-ip": "203.0.113.51", "x-internal-client-signature": "1.abc"},
+        # Signed with another secret.
+        _on_behalf_of("203.0.113.52", "POST", "/oauth/token", secret="not-the-gateway-secret-0123456789"),
+        # Signed for another request (method, path) than the one it comes with.
+        _on_behalf_of("203.0.113.53", "GET", "/oauth/token"),
+        _on_behalf_of("203.0.113.54", "POST", "/api/v1/accounts"),
+        # Too old to count.
+        sign_client_address(SECRET, "POST", "/oauth/token", "203.0.113.55", now=time.time() - 600),
+    ],
+)
+async def test_a_client_cannot_forge_its_address(gateway, forgery):
+    async with gateway(rate_limit_sign_in="1/minute") as client:
+        first = await client.post("/oauth/token", headers=forgery)
+        second = await client.post("/oauth/token", headers=forgery)
+    # Both counted against the caller's own address (198.51.100.7), whatever they claimed.
+    assert [first.status_code, second.status_code] == [200, 429]
+    assert first.json()["headers"]["x-client-ip"] == "198.51.100.7"
+
+
+async def test_a_forwarded_address_and_a_changed_one_are_told_apart(gateway):
+    """A signature covers the address: an address swapped into a genuinely signed request counts
+    for nothing."""
+    async with gateway(rate_limit_sign_in="1/minute") as client:
+        signed = _on_behalf_of("203.0.113.60", "POST", "/oauth/token")
+        swapped = {**signed, "x-internal-client-ip": "203.0.113.61"}
+        first = await client.post("/oauth/token", headers=swapped)
+        second = await client.post("/oauth/token", headers={**signed, "x-internal-client-ip": "203.0.113.62"})
+    assert first.json()["headers"]["x-client-ip"] == "198.51.100.7"
+    assert second.status_code == 429
+
+
+async def test_pages_count_apart_from_the_api(gateway):
+    """Reading pages (a browser sends no token) never spends the API quota, nor the other way."""
+    async with gateway(rate_limit_default="2/minute", rate_limit_pages="3/minute") as client:
+        pages = [await client.get("/home") for _ in range(4)]
+        api = [await client.get("/api/v1/timelines/public") for _ in range(3)]
+    assert [r.status_code for r in pages] == [200, 200, 200, 429]
+    assert int(pages[0].headers["x-ratelimit-limit"]) == 3
+    assert [r.status_code for r in api] == [200, 200, 429]
+    assert int(api[0].headers["x-ratelimit-limit"]) == 2
+
+
+def test_the_pages_rule_follows_the_route_table():
+    rules = {rule.name: rule for rule in default_rules("300/5 minutes", "600/minute", pages_rate="10/minute")}
+    assert rules["pages"].applies_to("GET", "/@alice", "web")
+    assert not rules["pages"].applies_to("GET", "/api/v1/timelines/home", "posts")
+    assert not rules["api"].applies_to("GET", "/@alice", "web")
+    assert rules["api"].applies_to("GET", "/api/v1/nothing", None)
 
 
 async def test_a_services_own_429_keeps_the_services_limit_headers(gateway):

@@ -10,6 +10,7 @@ URLS = {
     "SEARCH_URL": "http://127.0.0.1:9001/",
     "TRANSLATE_URL": "https://translate.example",
     "NOTIFY_URL": "http://[::1]:9003",
+    "WEB_URL": "http://web.railway.internal:8080",
 }
 
 

@@ -8,11 +8,11 @@
 #
 # Environment:
 #   POSTGRES_USER, POSTGRES_DB     the superuser and its database (set by the postgres image)
-#   MICROBLOG_DATABASES            space-separated names (default: the five services)
+#   MICROBLOG_DATABASES            space-separated names (default: the six services)
 #   MICROBLOG_DB_PASSWORD          the password every service role gets (required)
 set -euo pipefail
 
-databases="${MICROBLOG_DATABASES:-users posts search translate notify}"
+databases="${MICROBLOG_DATABASES:-users posts search translate notify web}"
 password="${MICROBLOG_DB_PASSWORD:?MICROBLOG_DB_PASSWORD must be set}"
 
 for db in $databases; do

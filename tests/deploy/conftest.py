@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("users", "posts", "search", "translate", "notify")
+SERVICES = ("users", "posts", "search", "translate", "notify", "web")
+# The services that take part in events (a broker, an event lane that can be a worker of its own).
+EVENT_SERVICES = ("users", "posts", "search", "translate", "notify")
 COMPONENTS = (*SERVICES, "gateway")
 
 
@@ -25,6 +27,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # `service` runs a test once per service, `component` once per service and the gateway.
     if "service" in metafunc.fixturenames:
         metafunc.parametrize("service", SERVICES)
+    if "event_service" in metafunc.fixturenames:
+        metafunc.parametrize("event_service", EVENT_SERVICES)
     if "component" in metafunc.fixturenames:
         metafunc.parametrize("component", COMPONENTS)
 

@@ -44,6 +44,7 @@ SERVICE_ENV = {
     "notify": {"SMTP_URL": "smtp://127.0.0.1:9", "MAIL_FROM": "Microblog <n@microblog.example>"},
     # A service another one calls (nothing is called to answer the health check).
     "posts": {"USERS_URL": "http://127.0.0.1:9"},
+    "web": {"GATEWAY_URL": "http://127.0.0.1:9"},
 }
 
 
@@ -268,6 +269,6 @@ def test_gateway_image_serves_and_passes_its_healthcheck(
     # Upstreams nobody calls here: /health/live does not reach them.
     unused = {
         f"{name.upper()}_URL": "http://127.0.0.1:9"
-        for name in ("users", "posts", "search", "translate", "notify")
+        for name in ("users", "posts", "search", "translate", "notify", "web")
     }
     _serve_and_probe(replay, stages, "/health/live", {**PRODUCTION, **unused})

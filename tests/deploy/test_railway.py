@@ -167,7 +167,7 @@ def test_readme_documents_every_variable(component: str) -> None:
     documented = _documented_variables(sections[component])
     if component != "gateway":
         documented |= _documented_variables(
-            sections["Every service (users, posts, search, translate, notify)"]
+            sections["Every service (users, posts, search, translate, notify, web)"]
         )
     settings = importlib.import_module(f"{component}.settings").Settings
     read = {name.upper() for name in settings.model_fields}
@@ -183,9 +183,10 @@ def test_readme_names_every_config_file_path(component: str) -> None:
 # -- the optional worker services ------------------------------------------------------------
 
 
-def test_each_service_has_an_optional_worker_config(service: str, folder_of) -> None:
+def test_each_service_has_an_optional_worker_config(event_service: str, folder_of) -> None:
     """`<service>-worker` on Railway: the same image and watch patterns as the service, started
     with the worker entry point, checked on its readiness, and no migration of its own."""
+    service = event_service
     api = tomllib.loads((folder_of(service) / "railway.toml").read_text())
     worker = tomllib.loads((folder_of(service) / "railway.worker.toml").read_text())
     assert set(worker) <= DOCUMENTED[""]

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from devstack.embedded_process import EmbeddedProcess
 from devstack.mail import MailFolder, SmtpSink
-from devstack.stack import SERVICES, LocalStack
+from devstack.stack import EVENT_SERVICES, LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 
 # Many accounts are registered from 127.0.0.1 in these scenarios, and the fuzzer and the
@@ -116,7 +116,7 @@ def microblog(request, tmp_path_factory, translator):
                     "translate": translate,
                     "notify": {**E2E_NOTIFY_ENV, "SMTP_URL": f"{sink.url}?starttls=false"},
                 },
-                workers=SERVICES if request.param == "workers" else (),
+                workers=EVENT_SERVICES if request.param == "workers" else (),
             ) as stack,
         ):
             yield Microblog(request.param, stack.gateway_url, stack.database_urls, sink, stack)

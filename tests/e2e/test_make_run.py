@@ -12,7 +12,7 @@ import pytest
 from devstack.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"users", "posts", "search", "translate", "notify"}
+SERVICES = {"users", "posts", "search", "translate", "notify", "web"}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The local-processes stack: five services and the gateway as separate uvicorn processes over the
+"""The local-processes stack: six services and the gateway as separate uvicorn processes over the
 test session's PostgreSQL and RabbitMQ. Proves the stack comes up whole and that a service trusts
 only what the gateway signed."""
 

@@ -14,8 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import Authenticator, extract_token
 from gateway.ratelimit import RateLimiter
+from gateway.routes import resolve
 from gateway.tokens import TokenCheckUnavailable
 from microblog_common.errors import error_body
+from microblog_common.internal_auth import verified_client_address
 
 log = structlog.get_logger(__name__)
 
@@ -46,11 +48,47 @@ async def send_error(
         await send({"type": "websocket.close", "code": 1008 if status in (401, 403) else 1013})
 
 
+def request_target(scope: Scope) -> str:
+    """The path and query as `signing_target` gives them for what the caller sent."""
+    query: str = scope.get("query_string", b"").decode("latin-1")
+    path: str = scope["path"]
+    return path + ("?" + query if query else "")
+
+
 class AccessMiddleware:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter | None):
+    """`secret` (the internal secret) lets a part of the system calling on a client's behalf (the
+    web UI) name that client's address, signed (`microblog_common.internal_auth.
+    sign_client_address`): the request then counts as the client's, so every browser using the
+    web UI keeps its own sign-in and registration limits. An unsigned or badly signed address is
+    ignored: the TCP peer (or what TRUSTED_PROXIES says) counts."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        limiter: RateLimiter | None,
+        *,
+        secret: str | None = None,
+        signature_max_age: int = 60,
+    ):
         self.app = app
         self.authenticator = authenticator
         self.limiter = limiter
+        self.secret = secret
+        self.signature_max_age = signature_max_age
+
+    def client_address(self, scope: Scope, headers: dict[str, str]) -> str:
+        if self.secret is not None:
+            forwarded = verified_client_address(
+                self.secret,
+                scope.get("method", "GET"),
+                request_target(scope),
+                headers,
+                self.signature_max_age,
+            )
+            if forwarded is not None:
+                return forwarded
+        return client_ip(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -58,8 +96,8 @@ class AccessMiddleware:
             return
         path: str = scope["path"]
         method: str = scope.get("method", "GET")
-        ip = client_ip(scope)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ip = self.client_address(scope, headers)
         token = None
         if not path.startswith(OPEN_PREFIXES):
             token = extract_token(
@@ -79,7 +117,10 @@ class AccessMiddleware:
             bool(token) and token == headers.get("sec-websocket-protocol", "").strip()
         )
 
-        verdict = await self.limiter.check(method, path, ip, identity) if self.limiter else None
+        verdict = None
+        if self.limiter is not None:
+            routed = resolve(method, path) if scope["type"] == "http" else None
+            verdict = await self.limiter.check(method, path, ip, identity, routed.service if routed else None)
         rate_headers = verdict.headers() if verdict else []
         if verdict is not None and not verdict.allowed:
             log.info("rate_limited", path=path, client_ip=ip)

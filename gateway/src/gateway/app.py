@@ -29,7 +29,6 @@ from gateway.facts import FactsKeeper
 from gateway.health import gateway_health_router
 from gateway.instance import instance_router, public_origin
 from gateway.openapi import PublicDocument
-from gateway.pages import pages_router
 from gateway.paths import TrailingSlashMiddleware, has_dot_segment
 from gateway.proxy import BodyLimits, Proxy, ProxyMiddleware
 from gateway.ratelimit import RateLimiter, RateLimitRule, default_rules
@@ -69,6 +68,7 @@ def create_app(
             settings.rate_limit_health,
             settings.rate_limit_sign_in,
             settings.rate_limit_registration,
+            settings.rate_limit_pages,
         )
 
     async def fetch_from(service: str, target: str) -> dict[str, Any]:
@@ -161,8 +161,9 @@ def create_app(
         gateway_health_router(lambda: app.state.http_client, upstreams, settings.health_check_timeout_seconds)
     )
     app.include_router(instance_router(settings, lambda: facts.facts))
-    app.include_router(pages_router(settings))
-    public_document = PublicDocument(app, upstreams, secret, lambda: app.state.http_client)
+    # The API's services only: the web UI's pages are not part of the API.
+    api_services = {name: upstream for name, upstream in upstreams.items() if name != "web"}
+    public_document = PublicDocument(app, api_services, secret, lambda: app.state.http_client)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     async def openapi_document(request: Request) -> JSONResponse:
@@ -190,6 +191,8 @@ def create_app(
         limiter=RateLimiter(rate_limit_rules, settings.rate_limit_storage_uri)
         if settings.rate_limit_enabled
         else None,
+        secret=secret,
+        signature_max_age=settings.internal_signature_max_age_seconds,
     )
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))

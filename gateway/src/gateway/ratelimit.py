@@ -31,13 +31,17 @@ KeyKind = Literal["ip", "identity"]
 @dataclass(frozen=True)
 class RateLimitRule:
     """`rate` in `limits` notation ("300/5 minutes", "25 per 5 minutes", "1/second;100/hour").
-    `path` is a regular expression matched against the whole path; None matches every path."""
+    `path` is a regular expression matched against the whole path; None matches every path.
+    `services` limits the rule to requests the route table gives to those services, and
+    `other_services` to requests it gives to none of them (or that it doesn't route)."""
 
     name: str
     rate: str
     key: KeyKind = "identity"
     methods: frozenset[str] | None = None
     path: str | None = None
+    services: frozenset[str] | None = None
+    other_services: frozenset[str] | None = None
     items: tuple[RateLimitItem, ...] = field(init=False, repr=False, compare=False)
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
@@ -47,17 +51,26 @@ class RateLimitRule:
         if self.methods is not None:
             object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
 
-    def applies_to(self, method: str, path: str) -> bool:
+    def applies_to(self, method: str, path: str, service: str | None = None) -> bool:
         if self.methods is not None and method not in self.methods:
+            return False
+        if self.services is not None and service not in self.services:
+            return False
+        if self.other_services is not None and service in self.other_services:
             return False
         return self._pattern is None or self._pattern.fullmatch(path) is not None
 
 
 def default_rules(
-    default_rate: str, health_rate: str, sign_in_rate: str | None = None, registration_rate: str | None = None
+    default_rate: str,
+    health_rate: str,
+    sign_in_rate: str | None = None,
+    registration_rate: str | None = None,
+    pages_rate: str | None = None,
 ) -> list[RateLimitRule]:
     """Mastodon's defaults: 300 requests per 5 minutes per account, or per IP without one; and,
-    per IP, the abuse limits on signing in (password and code forms) and on registering."""
+    per IP, the abuse limits on signing in (password and code forms) and on registering. The web
+    UI's pages and static files count apart, per IP (`pages_rate`), and not against the API's."""
     post = frozenset({"POST"})
     abuse = []
     if sign_in_rate:
@@ -68,10 +81,17 @@ def default_rules(
         abuse.append(
             RateLimitRule("registration", registration_rate, key="ip", methods=post, path=r"/api/v1/accounts")
         )
+    pages = []
+    web = frozenset({"web"})
+    if pages_rate:
+        pages.append(RateLimitRule("pages", pages_rate, key="ip", services=web))
     return [
         *abuse,
         RateLimitRule("health", health_rate, key="ip", path=r"/health/.*"),
-        RateLimitRule("api", default_rate, key="identity", path=r"(?!/health/).*"),
+        *pages,
+        RateLimitRule(
+            "api", default_rate, key="identity", path=r"(?!/health/).*", other_services=web if pages else None
+        ),
     ]
 
 
@@ -123,13 +143,13 @@ class RateLimiter:
         return self._strategy
 
     async def check(
-        self, method: str, path: str, client_ip: str, identity: Identity | None
+        self, method: str, path: str, client_ip: str, identity: Identity | None, service: str | None = None
     ) -> Verdict | None:
-        """Count the request; None when no rule applies."""
+        """Count the request (`service`: where the route table sends it); None when no rule applies."""
         checks = [
             (item, rule.name, rate_limit_key(rule.key, client_ip, identity))
             for rule in self.rules
-            if rule.applies_to(method, path)
+            if rule.applies_to(method, path, service)
             for item in rule.items
         ]
         if not checks:

@@ -19,11 +19,15 @@ class Route:
     methods: frozenset[str] | None = ANY_METHOD
     # Long-lived responses (Server-Sent Events, WebSocket): no read timeout once they started.
     streaming: bool = False
+    # How the entry reads in metrics when its pattern is no template (the web UI's catch-all).
+    label: str | None = None
 
     @property
     def path(self) -> str:
         """The entry as a readable template (`/api/v1/statuses/:id/translate`, `/api/v1/apps/*`):
         the label of the gateway's request metrics, one per entry whatever the path."""
+        if self.label is not None:
+            return self.label
         return _TEMPLATES.setdefault(self.pattern.pattern, _template(self.pattern.pattern))
 
     def matches(self, method: str, path: str) -> bool:
@@ -48,11 +52,28 @@ def prefix(path: str) -> str:
     return exact(path) + _ANY_BELOW
 
 
-def route(service: str, pattern: str, methods: set[str] | None = None, *, streaming: bool = False) -> Route:
+def route(
+    service: str,
+    pattern: str,
+    methods: set[str] | None = None,
+    *,
+    streaming: bool = False,
+    label: str | None = None,
+) -> Route:
     if methods and "GET" in methods:
         methods = {*methods, "HEAD"}
-    return Route(service, re.compile(pattern), frozenset(methods) if methods else ANY_METHOD, streaming)
+    return Route(
+        service, re.compile(pattern), frozenset(methods) if methods else ANY_METHOD, streaming, label
+    )
 
+
+# Paths that are never a page of the web UI: the API, the gateway's own and the services' private
+# ones keep answering JSON (a 404 for an unknown one) rather than the web UI's HTML.
+_NOT_PAGES = (
+    r"(?!/(?:api|oauth|avatars|system|health|internal|metrics|\.well-known)(?:/|$))"
+    r"(?!/instance/thumbnail\.png$)"
+)
+PAGE_METHODS = {"GET", "POST"}
 
 ROUTES: tuple[Route, ...] = (
     route("translate", exact("/api/v1/statuses/:id/translate"), {"POST"}),
@@ -77,6 +98,9 @@ ROUTES: tuple[Route, ...] = (
     route("notify", exact("/api/v1/markers"), {"GET", "POST"}),
     route("notify", exact("/unsubscribe"), {"GET", "POST"}),
     route("notify", prefix("/api/v1/streaming"), streaming=True),
+    # The web UI: its live updates (Server-Sent Events), then every other page and static file.
+    route("web", exact("/stream"), {"GET"}, streaming=True),
+    route("web", _NOT_PAGES + "/.*", PAGE_METHODS, label="/* (web pages)"),
 )
 
 

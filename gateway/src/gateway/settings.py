@@ -34,6 +34,8 @@ class Settings(BaseServiceSettings):
     search_url: str
     translate_url: str
     notify_url: str
+    # The web UI: every page and static file (the paths the API does not use) goes there.
+    web_url: str
 
     # Origins allowed to call the API from a browser. "*" (Mastodon's choice) is safe because the
     # API authenticates with bearer tokens, never with cookies, so credentials are never allowed.
@@ -62,6 +64,10 @@ class Settings(BaseServiceSettings):
     # Abuse limits per client IP on the endpoints that take passwords or create accounts.
     rate_limit_sign_in: str = "25/5 minutes"
     rate_limit_registration: str = "5/30 minutes"
+    # Pages and static files of the web UI, per client IP (a browser sends no token; the UI's own
+    # API calls count under the other rules, as the account's or the client's). Apart from the
+    # API quota, so reading pages never spends it.
+    rate_limit_pages: str = "1500/5 minutes"
 
     # Access tokens: JWTs the users service signs; verified here against its JWKS.
     token_issuer: str = "microblog-users"  # noqa: S105 - a name, not a secret
@@ -96,14 +102,18 @@ class Settings(BaseServiceSettings):
     def _split_lists(cls, value: Any) -> Any:
         return _env_list(value)
 
-    @field_validator("users_url", "posts_url", "search_url", "translate_url", "notify_url")
+    @field_validator("users_url", "posts_url", "search_url", "translate_url", "notify_url", "web_url")
     @classmethod
     def _valid_upstream(cls, value: str) -> str:
         Upstream.parse("check", value)  # raises ValueError with a clear message
         return value.rstrip("/")
 
     @field_validator(
-        "rate_limit_default", "rate_limit_health", "rate_limit_sign_in", "rate_limit_registration"
+        "rate_limit_default",
+        "rate_limit_health",
+        "rate_limit_sign_in",
+        "rate_limit_registration",
+        "rate_limit_pages",
     )
     @classmethod
     def _valid_rate(cls, value: str) -> str:

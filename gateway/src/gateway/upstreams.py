@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect, unix_connect
 
 from microblog_common.internal_client import ServiceAddress
 
-SERVICES = ("users", "posts", "search", "translate", "notify")
+SERVICES = ("users", "posts", "search", "translate", "notify", "web")
 # An idle pooled connection is dropped before uvicorn's 5 s keep-alive ends on the service's side,
 # so a request is never written onto a connection the service is closing at that moment.
 IDLE_CONNECTION_SECONDS = 4.0

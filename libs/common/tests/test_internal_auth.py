@@ -119,3 +119,25 @@ def test_the_signed_target_is_the_path_the_service_sees():
         "/api/v1/timelines/tag/café?max_id=1&q=a%20b"
     )
     assert signing_target(b"/health/live") == "/health/live"
+
+
+def test_a_client_address_is_believed_only_as_signed():
+    from microblog_common.internal_auth import sign_client_address, verified_client_address
+
+    secret = "s" * 40
+    headers = sign_client_address(secret, "POST", "/oauth/token?x=1", "203.0.113.7", now=1000)
+    assert verified_client_address(secret, "post", "/oauth/token?x=1", headers, 60, now=1030) == "203.0.113.7"
+    assert verified_client_address(secret, "POST", "/oauth/token?x=2", headers, 60, now=1030) is None
+    assert verified_client_address(secret, "GET", "/oauth/token?x=1", headers, 60, now=1030) is None
+    assert verified_client_address("t" * 40, "POST", "/oauth/token?x=1", headers, 60, now=1030) is None
+    assert verified_client_address(secret, "POST", "/oauth/token?x=1", headers, 60, now=1100) is None
+    changed = {**headers, "x-internal-client-ip": "203.0.113.8"}
+    assert verified_client_address(secret, "POST", "/oauth/token?x=1", changed, 60, now=1030) is None
+    assert verified_client_address(secret, "POST", "/oauth/token?x=1", {}, 60, now=1030) is None
+    # A forwarded request's signature (another message) is no client-address signature.
+    forwarded = sign_request(secret, "POST", "/oauth/token?x=1", {"x-client-ip": "203.0.113.7"}, now=1000)
+    as_address = {
+        "x-internal-client-ip": "203.0.113.7",
+        "x-internal-client-signature": f"1000.{forwarded['x-internal-signature']}",
+    }
+    assert verified_client_address(secret, "POST", "/oauth/token?x=1", as_address, 60, now=1030) is None

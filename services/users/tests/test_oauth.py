@@ -409,3 +409,55 @@ def test_userinfo(users):
     token = users.login(app, "alice", scope="profile").json()["access_token"]
     body = users.as_(token).get("/oauth/userinfo").json()
     assert body["preferred_username"] == "alice" and body["sub"].endswith("/users/alice")
+
+
+def test_the_authorized_applications_list_what_may_act_for_you(users):
+    """The web UI's settings list the apps holding live tokens for you, with their scopes and
+    last use, and revoking one takes it off the list."""
+    alice = users.register("alice")
+    other = users.create_app(scopes="read write", client_name="Phone app")
+    phone = users.login(other, "alice", scope="read").json()["access_token"]
+    users.register("bob")  # someone else's apps never show
+    listed = users.as_(alice.token).get("/oauth/authorized_applications")
+    assert listed.status_code == 200, listed.text
+    by_id = {item["id"]: item for item in listed.json()}
+    assert set(by_id) == {str(alice.app.body["id"]), str(other.body["id"])}
+    assert by_id[str(other.body["id"])]["name"] == "Phone app"
+    assert by_id[str(other.body["id"])]["scopes"] == ["read"]
+    assert by_id[str(other.body["id"])]["last_used_at"] is None
+    assert set(by_id[str(alice.app.body["id"])]["scopes"]) == set(users.ALL_SCOPES.split())
+
+    # The gateway asking about a token it hasn't seen is a use.
+    jti = users.claims(phone)["jti"]
+    assert users.client.get(f"/internal/tokens/{jti}").json()["active"] is True
+    used = {item["id"]: item for item in users.as_(alice.token).get("/oauth/authorized_applications").json()}
+    assert used[str(other.body["id"])]["last_used_at"] is not None
+
+    assert (
+        users.as_(alice.token).delete(f"/oauth/authorized_applications/{other.body['id']}").status_code == 200
+    )
+    after = users.as_(alice.token).get("/oauth/authorized_applications").json()
+    assert [item["id"] for item in after] == [str(alice.app.body["id"])]
+    # Only with a user's token, and a read scope.
+    assert users.client.get("/oauth/authorized_applications").status_code == 401
+    write_only = users.login(users.create_app(scopes="write"), "alice", scope="write").json()["access_token"]
+    assert users.as_(write_only).get("/oauth/authorized_applications").status_code == 403
+
+
+def test_the_consent_page_speaks_the_visitors_language(users):
+    """English or Spanish: `lang` (Mastodon's parameter, what the web UI sends), the web UI's
+    language cookie, or the browser's; the choice stays with the form when it comes back."""
+    alice = users.register("alice", app=users.create_app(redirect_uris=CALLBACK))
+    query = {"client_id": alice.app.client_id, "redirect_uri": CALLBACK, "response_type": "code"}
+    spanish = users.client.get("/oauth/authorize", params={**query, "lang": "es"})
+    assert '<html lang="es">' in spanish.text and "Contraseña" in spanish.text
+    assert "Leer todos los datos de tu cuenta" in spanish.text
+    assert 'href="/oauth/authorize?' in spanish.text and "lang=en" in spanish.text  # the switch
+    by_browser = users.client.get("/oauth/authorize", params=query, headers={"Accept-Language": "es-MX,es"})
+    assert '<html lang="es">' in by_browser.text
+    english = users.client.get("/oauth/authorize", params=query, headers={"Accept-Language": "de, en"})
+    assert '<html lang="en">' in english.text and "Password" in english.text
+    form = users.hidden_fields(spanish.text)
+    assert form["lang"] == "es"
+    wrong = users.client.post("/oauth/authorize", data={**form, "username": "alice", "password": "nope"})
+    assert wrong.status_code == 401 and "contraseña incorrectos" in wrong.text

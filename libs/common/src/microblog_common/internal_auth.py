@@ -29,6 +29,10 @@ HEADER_TOKEN_ID = "x-token-id"  # noqa: S105 - a header name, not a secret
 HEADER_CLIENT_IP = "x-client-ip"
 HEADER_TIMESTAMP = "x-internal-timestamp"
 HEADER_SIGNATURE = "x-internal-signature"
+# A part of the system calling the gateway on a client's behalf (the web UI) names that client's
+# address in these, signed; the gateway then counts the request (rate limits) as the client's.
+HEADER_FORWARDED_CLIENT_IP = "x-internal-client-ip"
+HEADER_FORWARDED_CLIENT_SIGNATURE = "x-internal-client-signature"
 
 # Signed, in this order. Every one of them is stripped from client requests by the gateway.
 SIGNED_IDENTITY_HEADERS = (
@@ -83,6 +87,41 @@ def verify_request(
         secret.encode(), _message(method, target, timestamp, headers), hashlib.sha256
     ).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+def _client_address_message(method: str, target: str, timestamp: str, address: str) -> bytes:
+    # Its own label, so no other signed message (a forwarded request's) can stand in for one.
+    return "\n".join(("client-address", timestamp, method.upper(), target, address)).encode()
+
+
+def sign_client_address(
+    secret: str, method: str, target: str, address: str, now: float | None = None
+) -> dict[str, str]:
+    """Headers for a request to the gateway made on behalf of the client at `address` (`target`:
+    the path plus query, as `signing_target` gives it). Both start with `x-internal-`, so the
+    gateway never passes them on."""
+    timestamp = str(int(now if now is not None else time.time()))
+    mac = hmac.new(
+        secret.encode(), _client_address_message(method, target, timestamp, address), hashlib.sha256
+    ).hexdigest()
+    return {HEADER_FORWARDED_CLIENT_IP: address, HEADER_FORWARDED_CLIENT_SIGNATURE: f"{timestamp}.{mac}"}
+
+
+def verified_client_address(
+    secret: str, method: str, target: str, headers: dict[str, str], max_age: int, now: float | None = None
+) -> str | None:
+    """The client address a request names in its signed headers, or None when it names none or
+    the signature is missing, stale or wrong (then the caller's own address counts)."""
+    address = headers.get(HEADER_FORWARDED_CLIENT_IP, "")
+    timestamp, _, signature = headers.get(HEADER_FORWARDED_CLIENT_SIGNATURE, "").partition(".")
+    if not address or not timestamp.isdigit() or not signature:
+        return None
+    if abs((now if now is not None else time.time()) - int(timestamp)) > max_age:
+        return None
+    expected = hmac.new(
+        secret.encode(), _client_address_message(method, target, timestamp, address), hashlib.sha256
+    ).hexdigest()
+    return address if hmac.compare_digest(expected, signature) else None
 
 
 class InternalAuthMiddleware:

@@ -30,7 +30,7 @@ def _stack(args: argparse.Namespace) -> int:
     # SIGTERM too, so `kill` stops the children as cleanly as Ctrl-C does.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    print("Starting PostgreSQL, RabbitMQ, five services and the gateway...", flush=True)
+    print("Starting PostgreSQL, RabbitMQ, six services and the gateway...", flush=True)
     stack = LocalStack(args.base_dir, gateway_port=args.port)
     with stack:
         print(f"Microblog (local processes) on {stack.gateway_url}", flush=True)

@@ -1,4 +1,4 @@
-"""The embedded mode (`make run`): the gateway and all five services in one process, one public
+"""The embedded mode (`make run`): the gateway and all six services in one process, one public
 port, each service with its own SQLite file, events over one in-process bus.
 
 Each service is served by its own uvicorn server on a unix socket, so the gateway talks to it
@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from microblog_common.events.memory import MemoryBus
 from microblog_common.logging import configure_logging
 
-SERVICES = ("users", "posts", "search", "translate", "notify")
+SERVICES = ("users", "posts", "search", "translate", "notify", "web")
 log = structlog.get_logger("embedded")
 
 
@@ -40,16 +40,19 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _extra_settings(name: str, data_dir: Path) -> dict[str, object]:
+def _extra_settings(name: str, data_dir: Path, gateway_url: str) -> dict[str, object]:
     """Per-service settings of the embedded mode: notify writes its email as files under the data
     dir (one `.eml` per message, and a log line with its links); users keeps uploaded avatars and
-    headers there; search keeps its embedded index there."""
+    headers there; search keeps its embedded index there; the web UI calls the API through the
+    gateway's own port, like any client."""
     if name == "notify":
         return {"email_backend": "file", "mail_dir": data_dir / "mail"}
     if name == "users":
         return {"media_root": data_dir / "media"}
     if name == "search":
         return {"search_index_dir": data_dir / "search-index"}
+    if name == "web":
+        return {"gateway_url": gateway_url}
     return {}
 
 
@@ -59,10 +62,16 @@ CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
 
 
 def _service_app(
-    name: str, data_dir: Path, secret: str, bus: MemoryBus, public_url: str, sockets: dict[str, Path]
+    name: str,
+    data_dir: Path,
+    secret: str,
+    bus: MemoryBus,
+    public_url: str,
+    sockets: dict[str, Path],
+    gateway_url: str,
 ) -> FastAPI:
     settings = importlib.import_module(f"{name}.settings").Settings(
-        **_extra_settings(name, data_dir),
+        **_extra_settings(name, data_dir, gateway_url),
         database_url=f"sqlite:///{data_dir / f'{name}.db'}",
         event_bus="memory",
         migrate_on_start=True,
@@ -99,10 +108,11 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     await bus.start()
     sockets = {name: socket_dir / f"{name}.sock" for name in SERVICES}
     public_url = f"http://{host}:{port}"
+    gateway_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"  # noqa: S104
     service_servers = {
         name: _QuietServer(
             uvicorn.Config(
-                _service_app(name, data_dir, secret, bus, public_url, sockets),
+                _service_app(name, data_dir, secret, bus, public_url, sockets, gateway_url),
                 uds=str(sockets[name]),
                 log_config=None,
             )
@@ -170,7 +180,7 @@ async def _wait_started(
 
 def main() -> None:
     configure_logging(level=os.environ.get("LOG_LEVEL", "INFO"), json=False)
-    # Six uvicorn servers share the process: their start and stop lines would each come six times.
+    # Seven uvicorn servers share the process: their start and stop lines would each come seven times.
     # The runner says once what matters (microblog_ready, microblog_stopped); warnings still show.
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     host = os.environ.get("HOST", "127.0.0.1")

@@ -26,7 +26,10 @@ import httpx
 from devstack.servers import PostgresServer, RabbitMQServer, free_port
 
 # In start order: a service another one calls (CALLS) comes before its caller.
-SERVICES = ("users", "posts", "search", "translate", "notify")
+SERVICES = ("users", "posts", "search", "translate", "notify", "web")
+# The services that take part in events (an event lane that can run as a worker of its own). The
+# web UI publishes and consumes none: it runs on the in-process bus, without the broker.
+EVENT_SERVICES = ("users", "posts", "search", "translate", "notify")
 GATEWAY = "gateway"
 # Who calls whom synchronously (posts asks users for an author's current posting defaults).
 CALLS: dict[str, tuple[str, ...]] = {"posts": ("users",)}
@@ -111,7 +114,7 @@ class LocalStack:
     ):
         self._extra_env = {name: dict(env) for name, env in (extra_env or {}).items()}
         unknown = (set(self._extra_env) | set(workers)) - {*SERVICES, GATEWAY}
-        if unknown or GATEWAY in workers:
+        if unknown or not set(workers) <= set(EVENT_SERVICES):
             raise ValueError(f"extra_env or workers for unknown processes: {sorted(unknown)}")
         self.workers = tuple(workers)
         self._owns_base_dir = base_dir is None
@@ -306,6 +309,13 @@ class LocalStack:
         service = name.removesuffix(WORKER_SUFFIX)
         if name == GATEWAY:
             env |= {f"{service.upper()}_URL": self._processes[service].url for service in SERVICES}
+        elif service not in EVENT_SERVICES:
+            # The web UI: its own database, the API through the gateway like any client.
+            env |= {
+                "DATABASE_URL": self.database_urls[service],
+                "EVENT_BUS": "memory",
+                "GATEWAY_URL": f"http://{HOST}:{self._gateway_port}",
+            }
         else:
             assert self.rabbitmq_url is not None
             env |= {

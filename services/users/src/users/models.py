@@ -149,6 +149,9 @@ class AccessToken(Base):
     refresh_family_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     # Set when this row's refresh token was exchanged; presenting it again is a replay.
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the gateway last asked whether the token is live: its last use, to within the time the
+    # gateway remembers an answer (TOKEN_STATUS_TTL_SECONDS there). Shown in the authorised apps.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SigningKey(Base):

@@ -4,6 +4,7 @@ DELETE /oauth/authorized_applications/:id and the RFC 8414 metadata."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -85,6 +86,12 @@ def _authorize_error(runtime: Runtime, request: Request, exc: service.AuthorizeE
     )
 
 
+def _submitted_language(request: Request) -> str | None:
+    """The `lang` hidden field of a posted form (kept by `request_params` on the request)."""
+    params = getattr(request.state, "params", None)
+    return str(params.get("lang")) if isinstance(params, dict) and params.get("lang") else None
+
+
 def _consent_page(
     runtime: Runtime,
     request: Request,
@@ -104,13 +111,16 @@ def _consent_page(
         ("code_challenge", form.code_challenge),
         ("code_challenge_method", form.code_challenge_method),
     ]
+    language = pages.page_language(request, request.query_params.get("lang") or _submitted_language(request))
+    hidden.append(("lang", language))
     context = {
         "app_name": auth.app.name,
         "app_website": auth.app.website,
-        "scopes": pages.describe_scopes(auth.scopes),
+        "scopes": pages.describe_scopes(auth.scopes, language),
         "hidden": [(k, v) for k, v in hidden if v],
-        "error": error,
+        "error": pages.texts(language).get(error, error),
         "username": username,
+        "lang": language,
     }
     return pages.render(runtime, request, "authorize.html", context, status_code)
 
@@ -133,15 +143,14 @@ def authorize(
     params: Annotated[dict[str, Any], Depends(request_params)],
 ) -> Response:
     form = validated(AuthorizeForm, params)
+    request.state.params = params
     try:
         auth = service.check_authorization_request(session, form)
     except service.AuthorizeError as exc:
         return _authorize_error(runtime, request, exc)
     sign_in = validated(SignInForm, params)
     if not pages.csrf_valid(runtime, request, sign_in.csrf_token):
-        return _consent_page(
-            runtime, request, auth, form, error="The form expired. Please sign in again.", status_code=403
-        )
+        return _consent_page(runtime, request, auth, form, error="expired", status_code=403)
     deny = {
         "error": "access_denied",
         "error_description": "The resource owner denied the request.",
@@ -156,9 +165,8 @@ def authorize(
     if account is None:
         service.log.info("sign_in_failed", client_ip=client_ip(request), grant="authorization_code")
         return _consent_page(
-            runtime, request, auth, form, error="Invalid email address (or username) or password.",
-            username=username, status_code=401,
-        )  # fmt: skip
+            runtime, request, auth, form, error="invalid", username=username, status_code=401
+        )
     code = service.create_authorization_code(session, runtime, auth, account)
     service.log.info(
         "authorization_granted",
@@ -260,6 +268,32 @@ def userinfo(
         "profile": urls.profile(account.username),
         "picture": pictures(account, urls)["avatar"],
     }
+
+
+@router.get("/oauth/authorized_applications")
+def authorized_applications(
+    session: SessionDep, identity: Annotated[Identity, Depends(require_user("read", "read:accounts"))]
+) -> list[dict[str, Any]]:
+    """The apps that may act for you (an extension, for the web UI's settings): each with the
+    scopes its live tokens hold, when you first authorised it and when it last used them."""
+    assert identity.user_id is not None
+    return [
+        {
+            "id": str(item.application.id),
+            "name": item.application.name,
+            "website": item.application.website,
+            "scopes": sorted(item.scopes),
+            "created_at": _iso(item.authorized_at),
+            "last_used_at": _iso(item.last_used_at),
+        }
+        for item in repository.authorized_applications(session, identity.user_id, datetime.now(UTC))
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @router.delete("/oauth/authorized_applications/{application_id}", response_model=EmptyObject)

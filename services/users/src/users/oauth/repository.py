@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import affected_rows
-from users.models import Application, AuthorizationCode
+from users.models import AccessToken, Application, AuthorizationCode
 
 
 def add_application(session: Session, app: Application) -> Application:
@@ -58,3 +59,48 @@ def prune_codes(session: Session, expired_before: datetime) -> int:
     unknown code (its token was issued long ago and stays valid until revoked)."""
     stmt = delete(AuthorizationCode).where(AuthorizationCode.expires_at < expired_before)
     return int(affected_rows(session.execute(stmt)))
+
+
+@dataclass(frozen=True)
+class AuthorizedApplication:
+    application: Application
+    scopes: frozenset[str]
+    authorized_at: datetime
+    last_used_at: datetime | None
+
+
+def authorized_applications(session: Session, account_id: int, now: datetime) -> list[AuthorizedApplication]:
+    """The apps holding a live token for the account (newest authorisation first): the scopes of
+    all their tokens together, when the first was issued and when any was last used."""
+    live = (
+        select(
+            AccessToken.application_id,
+            func.min(AccessToken.created_at).label("authorized_at"),
+            func.max(AccessToken.last_used_at).label("last_used_at"),
+        )
+        .where(
+            AccessToken.account_id == account_id,
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > now,
+        )
+        .group_by(AccessToken.application_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Application, live.c.authorized_at, live.c.last_used_at)
+        .join(live, live.c.application_id == Application.id)
+        .order_by(live.c.authorized_at.desc())
+    ).all()
+    scopes: dict[int, set[str]] = {}
+    for application_id, granted in session.execute(
+        select(AccessToken.application_id, AccessToken.scopes).where(
+            AccessToken.account_id == account_id,
+            AccessToken.revoked_at.is_(None),
+            AccessToken.expires_at > now,
+        )
+    ):
+        scopes.setdefault(application_id, set()).update(granted.split())
+    return [
+        AuthorizedApplication(app, frozenset(scopes.get(app.id, ())), authorized_at, last_used_at)
+        for app, authorized_at, last_used_at in rows
+    ]

@@ -57,5 +57,10 @@ def token_status(request: Request, session: SessionDep, jti: str) -> TokenStatus
     """Whether the token with this id is live (issued, not revoked, not expired)."""
     _gateway_only(request)
     token_id = int(jti) if jti.isdigit() and len(jti) <= 19 else None
-    active = token_id is not None and repository.token_is_active(session, token_id, datetime.now(UTC))
+    now = datetime.now(UTC)
+    active = token_id is not None and repository.token_is_active(session, token_id, now)
+    if active:
+        assert token_id is not None
+        # The gateway asks when it meets a token it doesn't remember: that is a use.
+        repository.mark_used(session, token_id, now)
     return TokenStatus(jti=jti, active=active)

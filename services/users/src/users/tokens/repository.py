@@ -138,6 +138,10 @@ def token_is_active(session: Session, token_id: int, now: datetime) -> bool:
     return row is not None and row.revoked_at is None and row.expires_at > now
 
 
+def mark_used(session: Session, token_id: int, now: datetime) -> None:
+    session.execute(update(AccessToken).where(AccessToken.id == token_id).values(last_used_at=now))
+
+
 def prune_revocations(session: Session, created_before: datetime) -> int:
     """Feed rows older than the window a gateway may need (its remembered answers' lifetime and
     an outage); the tokens themselves stay revoked in their own rows."""

@@ -1,0 +1,1 @@
+"""Microblog web service: the web UI."""
