@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
-
 from limits import parse_many
 from pydantic import field_validator
-from pydantic_settings import NoDecode
 
 from gateway.upstreams import SERVICES, Upstream
-from microblog_common.settings import BaseServiceSettings
-
-# Lists read from the environment accept JSON (`["a","b"]`) or a comma-separated string (`a,b`).
-EnvList = Annotated[list[str], NoDecode]
-
-
-def _env_list(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [item.strip() for item in text.split(",") if item.strip()]
+from microblog_common.settings import BaseServiceSettings, EnvList
 
 
 class Settings(BaseServiceSettings):
@@ -96,11 +80,6 @@ class Settings(BaseServiceSettings):
     # How often the instance's counts and translation state are read from the services.
     instance_facts_refresh_seconds: float = 30.0
     max_status_characters: int = 500
-
-    @field_validator("cors_origins", "trusted_proxies", "instance_languages", mode="before")
-    @classmethod
-    def _split_lists(cls, value: Any) -> Any:
-        return _env_list(value)
 
     @field_validator("users_url", "posts_url", "search_url", "translate_url", "notify_url", "web_url")
     @classmethod

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from microblog_common.limits import (
     DEFAULT_MAX_BODY_BYTES,
@@ -21,6 +22,20 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 MIN_SECRET_LENGTH = 32
 DEV_INTERNAL_SECRET = "development-only-internal-secret-do-not-deploy"  # noqa: S105
+
+
+def split_env_list(value: Any) -> Any:
+    """A list from the environment: JSON (`["a","b"]`) or comma-separated (`a,b`)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# A list setting read from the environment as JSON or a comma-separated string.
+EnvList = Annotated[list[str], NoDecode, BeforeValidator(split_env_list)]
 
 
 class Environment(StrEnum):

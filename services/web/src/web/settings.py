@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
 
 from microblog_common.internal_client import validate_service_url
-from microblog_common.settings import ServiceSettings
-
-# Lists read from the environment accept JSON (`["a","b"]`) or a comma-separated string (`a,b`).
-EnvList = Annotated[list[str], NoDecode]
+from microblog_common.settings import EnvList, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -44,16 +39,6 @@ class Settings(ServiceSettings):
         checked = validate_service_url(value)
         assert checked is not None
         return checked
-
-    @field_validator("image_origins", mode="before")
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [item.strip() for item in text.split(",") if item.strip()]
 
     @property
     def secure_cookies(self) -> bool:
