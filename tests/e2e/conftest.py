@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -120,6 +122,25 @@ def microblog(request, tmp_path_factory, translator):
             ) as stack,
         ):
             yield Microblog(request.param, stack.gateway_url, stack.database_urls, sink, stack)
+
+
+T = TypeVar("T")
+# Events cross a broker (or the embedded bus): what one service did reaches the others a moment later.
+EVENTUAL = 10.0
+
+
+def eventually(
+    fetch: Callable[[], T], check: Callable[[T], bool], timeout: float = EVENTUAL, interval: float = 0.2
+) -> T:
+    """`fetch()` until `check` holds on what it returned (and return that), or fail with the last
+    value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if check(value):
+            return value
+        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
+        time.sleep(interval)
 
 
 class FormReader(HTMLParser):

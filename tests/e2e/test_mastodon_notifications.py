@@ -14,30 +14,18 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from mastodon import Mastodon, StreamListener
 
 from devstack.mail import bodies
+from tests.e2e.conftest import eventually
 from tests.e2e.test_mastodon_accounts import PASSWORD, SCOPES, _client
 
-T = TypeVar("T")
-EVENTUAL = 10.0
 # The bound: a live event reaches an open stream within a second of what caused it.
 LIVE_WITHIN = 1.0
-
-
-def eventually(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float = EVENTUAL) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -6,37 +6,19 @@ Runs in the embedded mode and over PostgreSQL + RabbitMQ with a process per serv
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 import httpx
 import pytest
 import requests
 from mastodon import Mastodon, MastodonNotFoundError
 
-from tests.e2e.conftest import WITH_WORKERS
+from tests.e2e.conftest import WITH_WORKERS, eventually
 from tests.e2e.test_mastodon_accounts import SCOPES, _client, _register
 
 # Also with every service's event lane in a worker process of its own.
 pytestmark = WITH_WORKERS
-
-T = TypeVar("T")
-# Events cross a broker (or the embedded bus): the posts service learns of accounts, follows and
-# profile changes a moment after the users service made them.
-EVENTUAL = 10.0
-
-
-def eventually(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float = EVENTUAL) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +22,8 @@ from mastodon import Mastodon, MastodonAPIError, MastodonNotFoundError, Mastodon
 
 from devstack.embedded_process import EmbeddedProcess
 from devstack.translation_providers import MicrosoftTranslator
-from tests.e2e.conftest import E2E_GATEWAY_ENV, Microblog
+from tests.e2e.conftest import E2E_GATEWAY_ENV, EVENTUAL, Microblog, eventually
 from tests.e2e.test_mastodon_accounts import SCOPES, _register
-
-T = TypeVar("T")
-EVENTUAL = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +54,6 @@ def translated(api: Mastodon, status_id: str, lang: str | None = "de", timeout: 
         except MastodonNotFoundError:
             assert time.monotonic() < deadline, f"status {status_id} never became translatable"
             time.sleep(0.2)
-
-
-def eventually(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float = EVENTUAL) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
-        time.sleep(0.2)
 
 
 def test_status_translate_with_the_cache_and_edits(microblog, app_credentials, stand_in):

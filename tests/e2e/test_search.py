@@ -8,6 +8,7 @@ answers 503, and everything posted meanwhile is found once it is back), and
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -16,29 +17,18 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 from mastodon import Mastodon
 from sqlalchemy import create_engine, text
 
+from tests.e2e.conftest import eventually as eventually_within
 from tests.e2e.test_mastodon_accounts import PASSWORD, SCOPES, _client, _register
 
-T = TypeVar("T")
-EVENTUAL = 15.0
-
-
-def eventually(fetch: Callable[[], T], check: Callable[[T], bool], timeout: float = EVENTUAL) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
-        time.sleep(0.1)
+# Indexing is a step further than the other services' replicas: a little more time.
+eventually = functools.partial(eventually_within, timeout=15.0)
 
 
 @pytest.fixture(scope="module")
