@@ -73,20 +73,17 @@ def on_registered(session: Session, event: Event) -> None:
         session,
         int(registered.id),
         locale=registered.locale or None,
-        default_language=_default_language(event),
+        default_language=registered.default_language or None,
     )
 
 
 @handlers.on(USER_UPDATED)
 def on_updated(session: Session, event: Event) -> None:
     snapshot = AccountSnapshot.model_validate(event.data)
-    replica.upsert_account(session, int(snapshot.id), locale=None, default_language=_default_language(event))
-
-
-def _default_language(event: Event) -> str | None:
-    # The account's posting language (Mastodon's source[language]); empty or absent: none.
-    value = event.data.get("default_language")
-    return value if isinstance(value, str) and value else None
+    # The account's posting language (Mastodon's source[language]); empty: none.
+    replica.upsert_account(
+        session, int(snapshot.id), locale=None, default_language=snapshot.default_language or None
+    )
 
 
 @handlers.on(USER_FOLLOWED)
