@@ -122,6 +122,10 @@ class IndexChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+# An index generation's `state`.
+REQUESTED, BUILDING, CURRENT, RETIRED = "requested", "building", "current", "retired"
+
+
 class IndexGeneration(Base):
     """An index built from the whole replica (`python -m search.manage rebuild`): `requested`,
     then `building` while the event lane fills it (and writes every change to it too), then
