@@ -112,7 +112,7 @@ class TagUse(Base):
 
 class IndexChange(Base):
     """A document to bring up to date in the index: written in the transaction that changed the
-    replica, removed once the index has the change (`indexer.py`)."""
+    replica, removed once the index has the change (`indexing/indexer.py`)."""
 
     __tablename__ = "index_changes"
 
