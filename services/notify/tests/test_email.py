@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from devstack.mail import PostmarkDouble, SmtpSink, bodies
 from microblog_common.testing import wait_until
-from notify.email.queue import counts_by_state
+from notify.email.repository import counts_by_state
 
 from .conftest import notify_service
 

@@ -4,7 +4,7 @@ the one it publishes (`notification.created`, see `notifications/service.py`).
 Each handler keeps the replica and makes what notifications and emails the event calls for, in
 the consumer's transaction. The shared consumer has already dropped duplicates and stale versions;
 a snapshot event is applied as the whole current state, and the first sight of a status does what
-its publication would have done (see `replica.upsert_status`)."""
+its publication would have done (see `replica.service.upsert_status`)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ from microblog_common.contracts.users import (
     UserUnfollowed,
 )
 from microblog_common.events import Event, EventHandlers
-from notify import replica
 from notify.email import queue as email_queue
-from notify.models import Status
 from notify.notifications import repository as notifications_repository
 from notify.notifications import service as notifications
+from notify.replica import repository as replica_repository
+from notify.replica import service as replica
 
 handlers = EventHandlers()
 
@@ -68,7 +68,7 @@ def on_user_deleted(session: Session, event: Event) -> None:
     account_id = int(UserDeleted.model_validate(event.data).id)
     notifications_repository.remove_for_account(session, account_id)
     email_queue.forget_account(session, account_id)
-    replica.delete_account(session, account_id)
+    replica_repository.delete_account(session, account_id)
 
 
 @handlers.on(USER_FOLLOWED)
@@ -94,7 +94,7 @@ def on_unfollowed(session: Session, event: Event) -> None:
 def on_password_reset_requested(session: Session, event: Event) -> None:
     request = PasswordResetRequested.model_validate(event.data)
     account_id = int(request.user_id)
-    replica.set_contact(session, account_id, request.email, request.locale)
+    replica_repository.set_contact(session, account_id, request.email, request.locale)
     email_queue.enqueue(
         session,
         account_id,
@@ -114,12 +114,10 @@ def on_password_reset_requested(session: Session, event: Event) -> None:
 def on_status(session: Session, event: Event) -> None:
     snapshot = StatusSnapshot.model_validate(event.data)
     change = replica.upsert_status(session, snapshot, event.version)
-    status = session.get(Status, int(snapshot.id))
-    assert status is not None
     if change.first_sight:
-        notifications.status_published(session, status, change)
+        notifications.status_published(session, change.status, change)
     if event.type == POST_UPDATED:
-        notifications.status_edited(session, status, change)
+        notifications.status_edited(session, change.status, change)
 
 
 @handlers.on(POST_DELETED)
@@ -138,6 +136,6 @@ def on_favourited(session: Session, event: Event) -> None:
     by = int(favourite.account_id)
     if not replica.add_favourite(session, int(favourite.status_id), by, favourite.at):
         return
-    status = session.get(Status, int(favourite.status_id))
+    status = replica_repository.status(session, int(favourite.status_id))
     if status is not None:
         notifications.favourited(session, status, by, favourite.id)

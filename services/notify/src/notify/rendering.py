@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.posts import StatusSnapshot
@@ -23,8 +22,8 @@ from microblog_common.mastodon.statuses import (
     status_from_snapshot,
 )
 from microblog_common.urls import PublicUrls
-from notify import replica
 from notify.models import Account, Notification, Status
+from notify.replica import repository as replica
 
 Json = dict[str, Any]
 
@@ -43,7 +42,7 @@ def accounts_by_id(session: Session, ids: Iterable[int], urls: PublicUrls) -> di
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = session.scalars(select(Account).where(Account.id.in_(wanted)))
+    rows = replica.accounts(session, wanted)
     return {row.id: render_account(row, urls) for row in rows}
 
 
@@ -54,7 +53,7 @@ def statuses_by_id(
     wanted = set(ids)
     if not wanted:
         return {}
-    rows = list(session.scalars(select(Status).where(Status.id.in_(wanted))))
+    rows = replica.statuses(session, wanted)
     authors = accounts_by_id(session, {row.account_id for row in rows}, urls)
     favourited = replica.favourited_among(session, viewer_id, wanted) if viewer_id is not None else set()
     rendered: dict[int, Json] = {}

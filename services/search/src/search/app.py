@@ -8,7 +8,7 @@ from microblog_common.events import EventBus
 from microblog_common.service import ServiceSpec, create_service_app
 from search.endpoints import router
 from search.events import handlers
-from search.indexer import keep_index_current
+from search.indexing.indexer import keep_index_current
 from search.models import Base, messaging
 from search.runtime import Runtime, close_index, start_index
 from search.settings import Settings

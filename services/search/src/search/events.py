@@ -1,5 +1,5 @@
-"""The events the search service consumes, applied to its replica (`replica.py`), which queues the
-documents they change for the indexer. It publishes none.
+"""The events the search service consumes, applied to its replica (`replica/service.py`), which
+queues the documents they change for the indexer. It publishes none.
 
 Snapshots are upserts: a `post.updated` whose `post.published` was never seen (a gap the shared
 version rule allows) creates the status as it is now."""
@@ -31,8 +31,8 @@ from microblog_common.contracts.users import (
     UserUnfollowed,
 )
 from microblog_common.events import Event, EventHandlers, Outbox
-from search import replica
 from search.models import messaging
+from search.replica import service as replica
 
 outbox = Outbox(messaging.outbox, producer="search")
 handlers = EventHandlers()

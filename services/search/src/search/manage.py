@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from search.generations import GenerationState
+from search.indexing.generations import GenerationState
 from search.rebuild import RebuildError, rebuild
 from search.settings import Settings
 

@@ -112,7 +112,7 @@ class TagUse(Base):
 
 class IndexChange(Base):
     """A document to bring up to date in the index: written in the transaction that changed the
-    replica, removed once the index has the change (`indexer.py`)."""
+    replica, removed once the index has the change (`indexing/indexer.py`)."""
 
     __tablename__ = "index_changes"
 
@@ -120,6 +120,10 @@ class IndexChange(Base):
     kind: Mapped[str] = mapped_column(String(10), nullable=False)  # STATUS or ACCOUNT
     doc_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+# An index generation's `state`.
+REQUESTED, BUILDING, CURRENT, RETIRED = "requested", "building", "current", "retired"
 
 
 class IndexGeneration(Base):

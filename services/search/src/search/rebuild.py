@@ -21,18 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.export import ExportItem, ExportPage
 from microblog_common.contracts.posts import ExportedFavourite, StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot, UserFollowed, follow_subject
 from microblog_common.db import Database
-from microblog_common.events.versions import claim_version
 from microblog_common.internal_client import InternalClient, ServiceAddress
-from search import generations, replica
-from search.generations import GenerationState
-from search.models import Account, Status, messaging
+from search.indexing import generations
+from search.indexing.generations import GenerationState
+from search.models import CURRENT, RETIRED
+from search.replica import repository as replica_repository
+from search.replica import service as replica
 from search.settings import Settings
 
 
@@ -62,13 +62,9 @@ def _pages(client: InternalClient, path: str, page_size: int) -> Iterator[list[E
         after = page.next
 
 
-def _claim(session: Session, aggregate: str, subject: str, version: int) -> bool:
-    return claim_version(session, messaging.applied_versions, aggregate, subject, version)
-
-
 def _apply_account(session: Session, item: ExportItem, mark: int) -> bool:
     snapshot = AccountSnapshot.model_validate(item.data)
-    if _claim(session, "account", snapshot.id, item.version):
+    if replica_repository.claim(session, "account", snapshot.id, item.version):
         replica.upsert_account(session, snapshot, mark=mark)
         return True
     replica.mark_account_seen(session, int(snapshot.id), mark)
@@ -77,7 +73,9 @@ def _apply_account(session: Session, item: ExportItem, mark: int) -> bool:
 
 def _apply_follow(session: Session, item: ExportItem, mark: int) -> bool:
     follow = UserFollowed.model_validate(item.data)
-    if _claim(session, "follow", follow_subject(follow.follower_id, follow.followee_id), item.version):
+    if replica_repository.claim(
+        session, "follow", follow_subject(follow.follower_id, follow.followee_id), item.version
+    ):
         replica.set_follow(session, int(follow.follower_id), int(follow.followee_id), active=True)
         return True
     return False
@@ -85,7 +83,7 @@ def _apply_follow(session: Session, item: ExportItem, mark: int) -> bool:
 
 def _apply_status(session: Session, item: ExportItem, mark: int) -> bool:
     snapshot = StatusSnapshot.model_validate(item.data)
-    if _claim(session, "status", snapshot.id, item.version):
+    if replica_repository.claim(session, "status", snapshot.id, item.version):
         replica.upsert_status(session, snapshot, mark=mark)
         return True
     replica.mark_status_seen(session, int(snapshot.id), mark)
@@ -128,20 +126,17 @@ def import_exports(
 
 def sweep(db: Database, *, mark: int, started_at: datetime, highest: dict[str, int], counts: Counts) -> None:
     with db.unit_of_work() as session:
-        for kind, model in (("statuses", Status), ("accounts", Account)):
-            condition = (
-                (model.id <= highest.get(kind, 0))
-                & or_(model.rebuild_mark.is_(None), model.rebuild_mark != mark)
-                & (model.changed_at < started_at)
-                & model.deleted.is_(False)
-            )
-            ids = list(session.scalars(select(model.id).where(condition)))
-            counts.swept[kind] = len(ids)
-            if model is Status:
-                replica.tombstone_statuses(session, Status.id.in_(ids))
-            else:
-                for account_id in ids:
-                    replica.delete_account(session, account_id)
+        statuses = replica_repository.unseen_status_ids(
+            session, up_to=highest.get("statuses", 0), mark=mark, changed_before=started_at
+        )
+        counts.swept["statuses"] = len(statuses)
+        replica.tombstone_statuses(session, statuses)
+        accounts = replica_repository.unseen_account_ids(
+            session, up_to=highest.get("accounts", 0), mark=mark, changed_before=started_at
+        )
+        counts.swept["accounts"] = len(accounts)
+        for account_id in accounts:
+            replica.delete_account(session, account_id)
 
 
 def request_generation(db: Database) -> GenerationState:
@@ -164,7 +159,7 @@ def wait_until_current(
             raise RebuildError(f"generation {generation_id} disappeared")
         if progress is not None:
             progress(state)
-        if state.state in (generations.CURRENT, generations.RETIRED):
+        if state.state in (CURRENT, RETIRED):
             return state
         if time.monotonic() > deadline:
             raise RebuildError(

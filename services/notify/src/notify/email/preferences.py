@@ -1,4 +1,5 @@
-"""Email preferences per account and type, and the token of the one-click unsubscribe links."""
+"""Email preferences per account and type, and the token of the one-click unsubscribe links
+(their statements: `email/repository.py`)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from microblog_common.sql import dialect_insert
+from notify.email import repository
 from notify.models import EmailPreferences
 
 # Mastodon's defaults: follows and mentions on, favourites off.
@@ -18,7 +18,7 @@ KINDS = tuple(DEFAULTS)
 
 
 def get(session: Session, account_id: int) -> EmailPreferences | None:
-    return session.get(EmailPreferences, account_id)
+    return repository.preferences(session, account_id)
 
 
 def wants(session: Session, account_id: int, kind: str) -> bool:
@@ -28,16 +28,9 @@ def wants(session: Session, account_id: int, kind: str) -> bool:
 
 def ensure(session: Session, account_id: int) -> EmailPreferences:
     """The account's row, made with the defaults (and a fresh unsubscribe token) the first time."""
-    stmt = dialect_insert(session)(EmailPreferences).values(
-        account_id=account_id,
-        **DEFAULTS,
-        unsubscribe_token=secrets.token_urlsafe(32),
-        updated_at=datetime.now(UTC),
+    return repository.ensure_preferences(
+        session, account_id, DEFAULTS, secrets.token_urlsafe(32), datetime.now(UTC)
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["account_id"]))
-    row = session.get(EmailPreferences, account_id, populate_existing=True)
-    assert row is not None
-    return row
 
 
 def update(session: Session, account_id: int, changes: dict[str, bool]) -> EmailPreferences:
@@ -55,7 +48,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 def by_token(session: Session, token: str) -> EmailPreferences | None:
     if not _TOKEN.fullmatch(token):
         return None  # not a token this service makes (and nothing a database should be asked about)
-    return session.scalar(select(EmailPreferences).where(EmailPreferences.unsubscribe_token == token))
+    return repository.preferences_by_token(session, token)
 
 
 def as_dict(row: EmailPreferences | None) -> dict[str, bool]:

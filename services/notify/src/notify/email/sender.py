@@ -13,18 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.contracts.users import AccountSnapshot
 from microblog_common.lane import EventLane
-from notify.email import preferences
+from notify.email import preferences, repository
 from notify.email import queue as email_queue
 from notify.email.backends import InactiveRecipient, OutgoingEmail, PermanentMailError, TransientMailError
 from notify.email.messages import Item, item_for
-from notify.models import Account, Email, Status
+from notify.models import Email
 from notify.notifications import repository as notifications
+from notify.replica import repository as replica
 from notify.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ async def attempt(lane: EventLane, runtime: Runtime, email_id: int) -> None:
         log.warning("email_recipient_inactive", email_id=email_id, kind=prepared.message.kind)
         return
     except PermanentMailError as exc:
-        await lane.run_sync(_record, lane, email_id, (email_queue.FAILED, {"last_error": str(exc)[:2000]}))
+        await lane.run_sync(_record, lane, email_id, (repository.FAILED, {"last_error": str(exc)[:2000]}))
         log.error("email_refused", email_id=email_id, kind=prepared.message.kind, error=str(exc)[:500])
         return
     except TransientMailError as exc:
@@ -90,24 +90,24 @@ async def attempt(lane: EventLane, runtime: Runtime, email_id: int) -> None:
         _record,
         lane,
         email_id,
-        (email_queue.SENT, {"sent_at": now, "provider_message_id": provider_id, "last_error": None}),
+        (repository.SENT, {"sent_at": now, "provider_message_id": provider_id, "last_error": None}),
     )
     log.info("email_sent", email_id=email_id, kind=prepared.message.kind, backend=runtime.mail_backend.name)
 
 
 def _finished(prepared: Attempt) -> tuple[str, dict[str, object]]:
-    return (email_queue.SKIPPED, {"last_error": prepared.skip_reason})
+    return (repository.SKIPPED, {"last_error": prepared.skip_reason})
 
 
 def _prepare(lane: EventLane, runtime: Runtime, email_id: int) -> Attempt:
     """What this attempt sends, read now: a digest says only what is still unread and there."""
     with lane.db.unit_of_work() as session:
-        email = session.get(Email, email_id)
+        email = repository.email(session, email_id)
         if email is None:
             return Attempt(email_id, None, "gone")
-        if email_queue.is_suppressed(session, email.to_address):
+        if repository.is_suppressed(session, email.to_address):
             return Attempt(email_id, None, "address suppressed")
-        account = session.get(Account, email.account_id)
+        account = replica.account(session, email.account_id)
         username = account.username if account is not None else str(email.data.get("username", ""))
         if email.kind not in email_queue.ACTIVITY_KINDS:
             message = runtime.composer.compose(
@@ -129,17 +129,14 @@ def _prepare(lane: EventLane, runtime: Runtime, email_id: int) -> Attempt:
 
 
 def _items(session: Session, email: Email) -> list[Item]:
-    rows = email_queue.notifications_of(
-        session, email.id, notifications.read_position(session, email.account_id)
-    )
+    rows = notifications.in_email(session, email.id, notifications.read_position(session, email.account_id))
     senders = {
         a.id: AccountSnapshot.model_validate(a.snapshot)
-        for a in session.scalars(select(Account).where(Account.id.in_({n.from_account_id for n in rows})))
+        for a in replica.accounts(session, {n.from_account_id for n in rows})
     }
     status_ids = {n.status_id for n in rows if n.status_id is not None}
     statuses = {
-        s.id: StatusSnapshot.model_validate(s.snapshot)
-        for s in session.scalars(select(Status).where(Status.id.in_(status_ids)))
+        s.id: StatusSnapshot.model_validate(s.snapshot) for s in replica.statuses(session, status_ids)
     }
     items = []
     for n in rows:
@@ -154,30 +151,30 @@ def _items(session: Session, email: Email) -> list[Item]:
 def _record(lane: EventLane, email_id: int, outcome: tuple[str, dict[str, object]]) -> None:
     state, values = outcome
     with lane.db.unit_of_work() as session:
-        email_queue.finish(session, email_id, state, **values)
+        repository.finish(session, email_id, state, **values)
 
 
 def _record_suppressed(lane: EventLane, email_id: int, address: str, reason: str) -> None:
     with lane.db.unit_of_work() as session:
-        email_queue.suppress(session, address, reason)
-        email_queue.finish(session, email_id, email_queue.SUPPRESSED, last_error=reason[:2000])
+        repository.suppress(session, address, reason, datetime.now(UTC))
+        repository.finish(session, email_id, repository.SUPPRESSED, last_error=reason[:2000])
 
 
 def _record_retry(lane: EventLane, runtime: Runtime, email_id: int, error: str) -> None:
     settings = runtime.settings
     with lane.db.unit_of_work() as session:
-        email = session.get(Email, email_id)
+        email = repository.email(session, email_id)
         if email is None:
             return
         if email.attempts >= settings.email_max_attempts:
-            email_queue.finish(session, email_id, email_queue.FAILED, last_error=f"gave up: {error}"[:2000])
+            repository.finish(session, email_id, repository.FAILED, last_error=f"gave up: {error}"[:2000])
             log.error("email_given_up", email_id=email_id, attempts=email.attempts, error=error[:500])
             return
         delay = min(
             settings.email_retry_base_seconds * 2 ** (email.attempts - 1), settings.email_retry_max_seconds
         )
         delay *= random.uniform(0.8, 1.0)  # spread the retries of an outage
-        email_queue.retry_later(session, email_id, datetime.now(UTC) + timedelta(seconds=delay), error)
+        repository.retry_later(session, email_id, datetime.now(UTC) + timedelta(seconds=delay), error)
     log.warning(
         "email_retry_scheduled",
         email_id=email_id,

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, and_, case, cast, delete, func, literal, select
+from sqlalchemy import Executable, String, and_, case, cast, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from microblog_common.pagination import Page
-from microblog_common.sql import dialect_insert
+from microblog_common.sql import affected_rows, dialect_insert
 from notify.models import Account, Marker, Notification
-from notify.replica import affected
 
 NOTIFICATIONS_TIMELINE = "notifications"
 
@@ -38,11 +37,16 @@ class Filters:
         return conditions
 
 
+def _affected(session: Session, statement: Executable) -> int:
+    """Rows an INSERT/UPDATE/DELETE changed."""
+    return affected_rows(session.execute(statement))
+
+
 def insert(session: Session, notification: Notification) -> bool:
     """Adds it unless the recipient already has one with its `dedupe_key`; returns whether it did."""
     values = {c.name: getattr(notification, c.key) for c in Notification.__table__.columns}
     stmt = dialect_insert(session)(Notification).values(values)
-    return affected(session, stmt.on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])) == 1
+    return _affected(session, stmt.on_conflict_do_nothing(index_elements=["account_id", "dedupe_key"])) == 1
 
 
 def latest_group_key(session: Session, account_id: int, type_: str, status_id: int | None) -> str | None:
@@ -81,6 +85,11 @@ def get(session: Session, account_id: int, notification_id: int) -> Notification
     )
 
 
+def by_id(session: Session, notification_id: int) -> Notification | None:
+    """Whoever it is for (the caller checks)."""
+    return session.get(Notification, notification_id)
+
+
 def by_ids(session: Session, ids: Sequence[int]) -> list[Notification]:
     if not ids:
         return []
@@ -89,7 +98,7 @@ def by_ids(session: Session, ids: Sequence[int]) -> list[Notification]:
 
 def dismiss(session: Session, account_id: int, notification_id: int) -> bool:
     return bool(
-        affected(
+        _affected(
             session,
             delete(Notification).where(
                 Notification.account_id == account_id, Notification.id == notification_id
@@ -99,7 +108,7 @@ def dismiss(session: Session, account_id: int, notification_id: int) -> bool:
 
 
 def dismiss_group(session: Session, account_id: int, group_key: str) -> int:
-    return affected(
+    return _affected(
         session,
         delete(Notification).where(
             Notification.account_id == account_id, Notification.group_key == group_key
@@ -123,6 +132,20 @@ def remove_for_account(session: Session, account_id: int) -> None:
     )
 
 
+def attach_email(session: Session, notification_id: int, email_id: int | None) -> None:
+    """The notification went into this activity email (its digest)."""
+    session.execute(update(Notification).where(Notification.id == notification_id).values(email_id=email_id))
+
+
+def in_email(session: Session, email_id: int, read_up_to: int | None) -> list[Notification]:
+    """What a digest still has to say: its notifications that exist and are not read yet, newest
+    first."""
+    query = select(Notification).where(Notification.email_id == email_id)
+    if read_up_to is not None:
+        query = query.where(Notification.id > read_up_to)
+    return list(session.scalars(query.order_by(Notification.id.desc())))
+
+
 def read_position(session: Session, account_id: int) -> int | None:
     """The `notifications` marker's `last_read_id`: what is above it is unread."""
     return session.scalar(
@@ -142,7 +165,7 @@ def remove_unseen_follow(session: Session, follower: int, followee: int) -> int:
     last_read = read_position(session, followee)
     if last_read is not None:
         query = query.where(Notification.id > last_read)
-    return int(affected(session, query))
+    return int(_affected(session, query))
 
 
 def unread_count(session: Session, account_id: int, filters: Filters, limit: int) -> int:

@@ -16,10 +16,11 @@ from microblog_common.contracts.notify import CONTRACTS, NOTIFICATION_CREATED, N
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.events import Outbox
 from microblog_common.ids import new_id
-from notify import replica
 from notify.email import queue as email_queue
 from notify.models import Notification, Status, messaging
 from notify.notifications import repository
+from notify.replica import repository as replica_repository
+from notify.replica import service as replica
 
 # The types this instance makes (Mastodon has more: reblog, poll, follow_request, admin.*...).
 TYPES = ("mention", "status", "favourite", "follow", "update")
@@ -98,7 +99,7 @@ def status_published(session: Session, status: Status, change: replica.StatusCha
     # Mastodon's FeedInsertWorker#notify?: not a reply to someone else, not a direct message.
     is_reply_to_other = status.in_reply_to_account_id not in (None, status.account_id)
     if status.visibility != "direct" and not is_reply_to_other:
-        followers = set(replica.followers_to_notify(session, status.account_id))
+        followers = set(replica_repository.followers_to_notify(session, status.account_id))
         _about_status(session, followers, "status", status, f"status:{status.id}")
 
 
@@ -106,7 +107,9 @@ def status_edited(session: Session, status: Status, change: replica.StatusChange
     """Mentions the edit adds are told as mentions; who favourited or replied to it, of the edit."""
     added = set(status.mentioned_ids) - change.previous_mentions
     _about_status(session, added, "mention", status, f"mention:{status.id}")
-    interested = set(replica.favourited_by(session, status.id)) | set(replica.repliers(session, status.id))
+    interested = set(replica_repository.favourited_by(session, status.id)) | set(
+        replica_repository.repliers(session, status.id)
+    )
     _about_status(session, interested, "update", status, f"update:{status.id}:{status.version}")
 
 

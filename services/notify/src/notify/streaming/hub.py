@@ -30,6 +30,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import anyio
@@ -44,8 +45,10 @@ from microblog_common.events import Event, EventBus
 from microblog_common.events.bus import Subscription
 from microblog_common.mastodon.statuses import status_from_snapshot
 from microblog_common.urls import PublicUrls
-from notify import presence, rendering, replica
-from notify.models import Account, Notification
+from notify import rendering
+from notify.notifications import repository as notifications
+from notify.replica import repository as replica
+from notify.streaming import repository as presence
 from notify.streaming.connections import (
     HASHTAG,
     HASHTAG_LOCAL,
@@ -149,7 +152,9 @@ class StreamHub:
             graph = await self._db(replica.following_of, [connection.account_id])
             self._merge_following(connection.account_id, graph[connection.account_id])
         if stream in PRESENCE_STREAMS and not watching_before:
-            await self._db(presence.mark, self.replica_id, connection.account_id, self._presence_ttl)
+            await self._db(
+                presence.mark_present, self.replica_id, connection.account_id, self._presence_expiry()
+            )
 
     def unsubscribe(self, connection: Connection, stream: str, tag: str | None = None) -> None:
         connection.subscriptions = {
@@ -180,9 +185,9 @@ class StreamHub:
             for c in self.by_account.get(account_id, ())
         )
 
-    @property
-    def _presence_ttl(self) -> float:
-        return self.presence_refresh_seconds * 3
+    def _presence_expiry(self) -> datetime:
+        # Rows live three refresh intervals: a replica that stops refreshing stops counting.
+        return datetime.now(UTC) + timedelta(seconds=self.presence_refresh_seconds * 3)
 
     async def _refresh_presence(self) -> None:
         while True:
@@ -192,7 +197,7 @@ class StreamHub:
             self._presence_changed.clear()
             watching = [a for a in list(self.by_account) if self._watching(a)]
             try:
-                await self._db(presence.refresh, self.replica_id, watching, self._presence_ttl)
+                await self._db(presence.refresh_presence, self.replica_id, watching, self._presence_expiry())
             except Exception as exc:
                 log.warning("stream_presence_refresh_failed", error=str(exc), error_type=type(exc).__name__)
 
@@ -371,7 +376,7 @@ def _notification_scopes(stream: str) -> tuple[str, ...]:
 def _render_notification(
     session: Session, notification_id: int, recipient: int, urls: PublicUrls
 ) -> dict[str, Any] | None:
-    row = session.get(Notification, notification_id)
+    row = notifications.by_id(session, notification_id)
     if row is None or row.account_id != recipient:
         return None  # dismissed, or its status deleted, before it could be shown
     rendered = rendering.notifications(session, [row], recipient, urls)
@@ -379,5 +384,5 @@ def _render_notification(
 
 
 def _render_author(session: Session, account_id: int, urls: PublicUrls) -> dict[str, Any] | None:
-    row = session.get(Account, account_id)
+    row = replica.account(session, account_id)
     return rendering.render_account(row, urls) if row is not None else None

@@ -96,7 +96,7 @@ class AccountQuery:
 
 
 class SearchIndex(ABC):
-    """Searches run in the API process; writes in the event lane (`indexer.py`).
+    """Searches run in the API process; writes in the event lane (`indexing/indexer.py`).
 
     A request's worker thread searches through `*_from_thread`: by default on the event loop
     (an asynchronous client); a backend that searches synchronously does it in the calling thread,

@@ -24,15 +24,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from search import documents, generations
-from search.generations import GenerationState
 from search.index.base import Document, IndexUnavailable, SearchIndex
+from search.indexing import documents, generations, repository
+from search.indexing.generations import GenerationState
 from search.memory import MemoryReleaser
-from search.models import ACCOUNT, STATUS, Account, IndexChange, Status
-from search.replica import QUEUED
+from search.models import ACCOUNT, BUILDING, CURRENT, REQUESTED, STATUS
+from search.replica.service import QUEUED
 
 if TYPE_CHECKING:
     from microblog_common.lane import EventLane
@@ -52,13 +51,7 @@ class Plan:
 
 def _read_changes(session: Session, batch: int) -> Plan:
     current, pending = generations.live(session)
-    rows = list(
-        session.execute(
-            select(IndexChange.seq, IndexChange.kind, IndexChange.doc_id)
-            .order_by(IndexChange.seq)
-            .limit(batch)
-        )
-    )
+    rows = repository.next_changes(session, batch)
     statuses = list(dict.fromkeys(doc_id for _, kind, doc_id in rows if kind == STATUS))
     accounts = list(dict.fromkeys(doc_id for _, kind, doc_id in rows if kind == ACCOUNT))
     docs: list[Document] = []
@@ -67,11 +60,6 @@ def _read_changes(session: Session, batch: int) -> Plan:
     if accounts:
         docs += documents.account_documents(session, accounts)
     return Plan(current, pending, [seq for seq, _, _ in rows], docs)
-
-
-def _forget(session: Session, seqs: list[int]) -> None:
-    for chunk in (seqs[i : i + 500] for i in range(0, len(seqs), 500)):
-        session.execute(delete(IndexChange).where(IndexChange.seq.in_(chunk)))
 
 
 @dataclass
@@ -90,25 +78,11 @@ def _scan(
     """The next documents of a generation being built: statuses, then accounts, in id order.
     Returns them, the new positions and whether the scan is complete."""
     if statuses_after >= 0:
-        ids = list(
-            session.scalars(
-                select(Status.id)
-                .where(Status.id > statuses_after, Status.deleted.is_(False))
-                .order_by(Status.id)
-                .limit(batch)
-            )
-        )
+        ids = repository.status_ids_after(session, statuses_after, batch)
         if ids:
             return documents.status_documents(session, ids), ids[-1], accounts_after, False
         statuses_after = -1  # done with statuses
-    ids = list(
-        session.scalars(
-            select(Account.id)
-            .where(Account.id > accounts_after, Account.deleted.is_(False))
-            .order_by(Account.id)
-            .limit(batch)
-        )
-    )
+    ids = repository.account_ids_after(session, accounts_after, batch)
     if ids:
         return documents.account_documents(session, ids), statuses_after, ids[-1], False
     return [], statuses_after, accounts_after, True
@@ -158,7 +132,7 @@ class Indexer:
             await self.index.write(targets, plan.documents)
             self.memory.after_writing()
         if plan.seqs:
-            await self._in_transaction(_forget, plan.seqs)
+            await self._in_transaction(repository.forget_changes, plan.seqs)
         busy = len(plan.seqs) >= self.settings.index_batch_size
         if plan.pending is not None:
             busy = await self._build(plan.pending) or busy
@@ -167,8 +141,8 @@ class Indexer:
     async def _build(self, generation: GenerationState) -> bool:
         """One batch of the build; its progress is recorded only once the index has committed
         what came before it, so a build that stops (a crash, a deploy) resumes without a gap."""
-        if generation.state == generations.REQUESTED:
-            await self._in_transaction(generations.set_state, generation.id, generations.BUILDING)
+        if generation.state == REQUESTED:
+            await self._in_transaction(generations.set_state, generation.id, BUILDING)
             log.info("index_generation_building", generation=generation.name)
         cursor = self._cursors.get(generation.id)
         if cursor is None:
@@ -201,7 +175,7 @@ class Indexer:
         await self.index.publish(generation.name)
 
         def switch(session: Session) -> list[str]:
-            generations.set_state(session, generation.id, generations.CURRENT)
+            generations.set_state(session, generation.id, CURRENT)
             return generations.retire_others(session, generation.id)
 
         retired: list[str] = await self._in_transaction(switch)

@@ -1,29 +1,23 @@
 """Search documents built from the replica: what the index holds of a status or an account, at the
-replica row's revision. A row that is a tombstone (or gone) becomes a removal."""
+replica row's revision. A row that is a tombstone (or gone) becomes a removal. (The rows are read
+by `indexing/repository.py`.)"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.posts import StatusSnapshot
 from microblog_common.mastodon.text import links
 from search.index.base import ACCOUNT_KIND, STATUS_KIND, AccountDocument, Document, Removal, StatusDocument
-from search.models import Account, Favourite, Status
+from search.indexing import repository
+from search.models import Account, Status
 
 
 def status_documents(session: Session, ids: Sequence[int]) -> list[Document]:
-    rows = {row.id: row for row in session.scalars(select(Status).where(Status.id.in_(list(ids))))}
-    favouriters: dict[int, list[int]] = defaultdict(list)
-    for status_id, account_id in session.execute(
-        select(Favourite.status_id, Favourite.account_id).where(
-            Favourite.status_id.in_(list(ids)), Favourite.active.is_(True)
-        )
-    ):
-        favouriters[status_id].append(account_id)
+    rows = repository.statuses(session, ids)
+    favouriters = repository.favouriters(session, ids)
     documents: list[Document] = []
     for status_id in ids:
         row = rows.get(status_id)
@@ -58,7 +52,7 @@ def status_document(row: Status, favouriters: Sequence[int]) -> StatusDocument:
 
 
 def account_documents(session: Session, ids: Sequence[int]) -> list[Document]:
-    rows = {row.id: row for row in session.scalars(select(Account).where(Account.id.in_(list(ids))))}
+    rows = repository.accounts(session, ids)
     documents: list[Document] = []
     for account_id in ids:
         row = rows.get(account_id)

@@ -1,12 +1,14 @@
-"""Who is watching: the accounts with a live user stream open on some API replica. Each replica
-writes rows for the accounts it streams to and refreshes them while they stay connected; a row
-expires on its own (a replica that crashed stops counting), so the email rule ("no activity email
-while the account has a live stream open", as Mastodon) holds across replicas."""
+"""Every query of the live streams: who is watching (`stream_presence`), the accounts with a live
+user stream open on some API replica. Each replica writes rows for the accounts it streams to and
+refreshes them while they stay connected; a row expires on its own (a replica that crashed stops
+counting), so the email rule ("no activity email while the account has a live stream open", as
+Mastodon) holds across replicas. (What the streams render is read through the notifications and
+replica repositories.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Collection
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -15,8 +17,7 @@ from microblog_common.sql import dialect_insert
 from notify.models import StreamPresence
 
 
-def is_watching(session: Session, account_id: int) -> bool:
-    now = datetime.now(UTC)
+def is_watching(session: Session, account_id: int, now: datetime) -> bool:
     found = session.scalar(
         select(StreamPresence.account_id)
         .where(StreamPresence.account_id == account_id, StreamPresence.expires_at > now)
@@ -25,17 +26,18 @@ def is_watching(session: Session, account_id: int) -> bool:
     return found is not None
 
 
-def refresh(session: Session, replica: str, account_ids: Iterable[int], ttl_seconds: float) -> None:
-    """This replica's rows become exactly `account_ids`, each valid for `ttl_seconds` more."""
+def refresh_presence(
+    session: Session, replica: str, account_ids: Collection[int], expires_at: datetime
+) -> None:
+    """This replica's rows become exactly `account_ids`, each valid until `expires_at`."""
     ids = sorted(set(account_ids))
-    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
     stale = delete(StreamPresence).where(StreamPresence.replica == replica)
     if ids:
         stale = stale.where(StreamPresence.account_id.not_in(ids))
     session.execute(stale)
     if ids:
         stmt = dialect_insert(session)(StreamPresence).values(
-            [{"account_id": i, "replica": replica, "expires_at": expires} for i in ids]
+            [{"account_id": i, "replica": replica, "expires_at": expires_at} for i in ids]
         )
         session.execute(
             stmt.on_conflict_do_update(
@@ -44,11 +46,10 @@ def refresh(session: Session, replica: str, account_ids: Iterable[int], ttl_seco
         )
 
 
-def mark(session: Session, replica: str, account_id: int, ttl_seconds: float) -> None:
+def mark_present(session: Session, replica: str, account_id: int, expires_at: datetime) -> None:
     """One account just connected: counts at once, before the next refresh."""
-    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
     stmt = dialect_insert(session)(StreamPresence).values(
-        account_id=account_id, replica=replica, expires_at=expires
+        account_id=account_id, replica=replica, expires_at=expires_at
     )
     session.execute(
         stmt.on_conflict_do_update(
