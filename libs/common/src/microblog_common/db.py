@@ -14,7 +14,7 @@ after `DB_POOL_RECYCLE_SECONDS` instead, and a request that meets a connection t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -180,7 +180,10 @@ def _request_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def _read_session(request: Request) -> Iterator[Session]:
+async def _read_session(request: Request) -> AsyncIterator[Session]:
+    """Async, though the route using it runs in a worker thread: creating the session does no I/O
+    (the connection is taken at its first query), and closing it hands an autocommit connection
+    back with nothing to roll back; a plain generator would cost two worker-thread hops."""
     with get_database(request).read_only() as session:
         yield session
 

@@ -42,6 +42,11 @@ class Settings(ServiceSettings):
     # less accurate on short posts.
     language_low_accuracy: bool = False
 
+    # Rendered statuses and accounts kept in memory (each checked against its row on every read:
+    # never stale); 0 turns a cache off.
+    render_cache_statuses: int = Field(10_000, ge=0)
+    render_cache_accounts: int = Field(5_000, ge=0)
+
     # Scheduled posts: how far ahead `scheduled_at` must be, and Mastodon's limits per account.
     scheduled_min_lead_seconds: float = 300.0
     scheduled_total_limit: int = 300
