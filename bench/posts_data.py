@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
+from sqlalchemy import JSON
 
 from microblog_common.ids import LOW_BITS
 
@@ -193,6 +194,25 @@ def _status_rows(net: Network, statuses: int, public_url: str) -> Iterator[tuple
         made.append((status_id, author))
 
 
+ACCOUNT_COLUMNS = (
+    "id",
+    "username",
+    "acct",
+    "display_name",
+    "note",
+    "url",
+    "avatar",
+    "avatar_static",
+    "header",
+    "locked",
+    "bot",
+    "discoverable",
+    "indexable",
+    "hide_collections",
+    "fields",
+    "created_at",
+    "version",
+)
 STATUS_COLUMNS = (
     "id",
     "account_id",
@@ -259,30 +279,7 @@ def generate(
     if cur.fetchone()[0]:
         raise SystemExit("the database already holds statuses: use a fresh, migrated database")
     now = datetime.now(UTC).isoformat()
-    _copy(
-        cur,
-        "accounts",
-        (
-            "id",
-            "username",
-            "acct",
-            "display_name",
-            "note",
-            "url",
-            "avatar",
-            "avatar_static",
-            "header",
-            "locked",
-            "bot",
-            "discoverable",
-            "indexable",
-            "hide_collections",
-            "fields",
-            "created_at",
-            "version",
-        ),
-        _account_rows(net, public_url, now),
-    )
+    _copy(cur, "accounts", ACCOUNT_COLUMNS, _account_rows(net, public_url, now))
     follow_count = _copy(
         cur,
         "follows",
@@ -329,6 +326,105 @@ def generate(
     cur.execute("VACUUM ANALYZE")
     lap("vacuum")
     conn.close()
+    return {
+        "accounts": accounts,
+        "statuses": statuses,
+        "follows": follow_count,
+        "home_feed_rows": feed_rows,
+        "seconds": timings,
+    }
+
+
+def _sqlite_value(column, value):  # noqa: ANN001, ANN202 - the text COPY would read, typed
+    """A value of the COPY rows as the SQLite column takes it through SQLAlchemy."""
+    if value is None:
+        return None
+    kind = column.type.python_type if not isinstance(column.type, JSON) else dict
+    if column.type.__class__.__name__ == "UTCDateTime":
+        return datetime.fromisoformat(value)
+    if kind is bool:
+        return value == "t"
+    if kind is dict:
+        return json.loads(value)
+    return value
+
+
+def generate_sqlite(
+    database_url: str, *, accounts: int, statuses: int, follows: int, seed: int, public_url: str
+) -> dict:
+    """The same network in a SQLite posts database (the embedded mode's), through SQLAlchemy's
+    inserts rather than COPY; the home feeds and counts by the same SQL."""
+    from sqlalchemy import create_engine, text
+
+    from posts.models import Base
+
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        timings[name] = round(time.monotonic() - started - sum(timings.values()), 1)
+
+    net = Network(accounts, follows, seed)
+    lap("graph")
+    tables = Base.metadata.tables
+    engine = create_engine(database_url)
+    now = datetime.now(UTC).isoformat()
+
+    def insert(conn, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:  # noqa: ANN001
+        cols = [tables[table].c[name] for name in columns]
+        batch: list[dict] = []
+        count = 0
+        for row in rows:
+            batch.append({c.name: _sqlite_value(c, v) for c, v in zip(cols, row, strict=True)})
+            count += 1
+            if len(batch) == 10_000:
+                conn.execute(tables[table].insert(), batch)
+                batch = []
+        if batch:
+            conn.execute(tables[table].insert(), batch)
+        return count
+
+    mention_rows: list[tuple[int, int]] = []
+    tag_rows: list[tuple[int, str]] = []
+
+    def statuses_only() -> Iterator[tuple]:
+        for row in _status_rows(net, statuses, public_url):
+            status_id, mentions, tags = row[0], row[14], json.loads(row[11])
+            mention_rows.extend((status_id, int(m["id"])) for m in mentions)
+            tag_rows.extend((status_id, t) for t in tags)
+            yield row[:13]
+
+    with engine.begin() as conn:
+        if conn.execute(text("SELECT count(*) FROM statuses")).scalar():
+            raise SystemExit("the database already holds statuses: use a fresh, migrated database")
+        insert(conn, "accounts", ACCOUNT_COLUMNS, _account_rows(net, public_url, now))
+        follow_count = insert(
+            conn,
+            "follows",
+            ("account_id", "target_account_id", "active", "changed_at"),
+            ((net.ids[a], net.ids[b], "t", now) for a, targets in enumerate(net.following) for b in targets),
+        )
+        lap("accounts+follows")
+        insert(conn, "statuses", STATUS_COLUMNS, statuses_only())
+        insert(
+            conn, "mentions", ("status_id", "account_id", "silent"), ((s, a, "f") for s, a in mention_rows)
+        )
+        insert(conn, "tags", ("id", "name", "created_at"), ((i + 1, f"tag{i}", now) for i in range(TAGS)))
+        insert(conn, "status_tags", ("tag_id", "status_id"), ((int(t[3:]) + 1, s) for s, t in tag_rows))
+        lap("statuses")
+        feed_rows = conn.execute(text(HOME_FEED_SQL)).rowcount
+        lap("home_feed")
+        for statement in (
+            COUNTS_SQL.replace("UPDATE accounts a ", "UPDATE accounts AS a ")
+            .replace("UPDATE statuses s ", "UPDATE statuses AS s ")
+            .split(";")
+        ):
+            if statement.strip():
+                conn.execute(text(statement))
+        lap("counts")
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
     return {
         "accounts": accounts,
         "statuses": statuses,

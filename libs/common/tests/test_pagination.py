@@ -1,4 +1,16 @@
-from microblog_common.pagination import Page, account_page_params, link_headers, page_params
+import asyncio
+
+from microblog_common.pagination import Page, link_headers
+from microblog_common.pagination import account_page_params as account_page
+from microblog_common.pagination import page_params as statuses_page
+
+
+def page_params(*args: str | None) -> Page:
+    return asyncio.run(statuses_page(*args))
+
+
+def account_page_params(*args: str | None) -> Page:
+    return asyncio.run(account_page(*args))
 
 
 def test_statuses_and_accounts_have_mastodons_page_sizes():

@@ -245,12 +245,15 @@ class Posts:
             if "outbox" not in lowered and "scheduled_statuses" not in lowered:
                 statements.append(statement)
 
-        engine = self.app.state.db.engine
-        sa_event.listen(engine, "before_cursor_execute", record)
+        db = self.app.state.db
+        engines = (db.engine, db.read_engine)  # requests that write, and those that only read
+        for engine in engines:
+            sa_event.listen(engine, "before_cursor_execute", record)
         try:
             yield statements
         finally:
-            sa_event.remove(engine, "before_cursor_execute", record)
+            for engine in engines:
+                sa_event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

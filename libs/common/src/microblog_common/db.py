@@ -3,11 +3,18 @@
 Routes get a session through `SessionDep`: the unit of work commits when the route function
 returns and rolls back when it raises, before the response is sent. Service code flushes, never
 commits, so a state change and its outbox event share one transaction.
+
+Routes that only read say so with `ReadSessionDep`: a session on the read engine, whose
+connections are in autocommit, so a page costs its queries and no BEGIN/COMMIT round trips.
+
+No pool pre-ping (a `SELECT 1` round trip on every checkout): pooled connections are recycled
+after `DB_POOL_RECYCLE_SECONDS` instead, and a request that meets a connection the server dropped
+(a database restart) gets a clean 503; the pool is then refilled with fresh connections.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,14 +23,27 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, NullPool, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+DEFAULT_POOL_RECYCLE_SECONDS = 1800
 
-def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, pooled: bool = True) -> Engine:
+
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pooled: bool = True,
+    pool_recycle: int = DEFAULT_POOL_RECYCLE_SECONDS,
+    autocommit: bool = False,
+) -> Engine:
     """`pooled=False`: a connection per use (NullPool), e.g. for a probe that must not wait on
-    the pool."""
+    the pool. `autocommit`: every connection in autocommit (the read engine: no transaction
+    round trips)."""
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
+            **options,
             **({} if pooled else {"poolclass": NullPool}),
         )
 
@@ -38,8 +58,10 @@ def create_db_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, p
 
         return engine
     if not pooled:
-        return create_engine(url, poolclass=NullPool)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+        return create_engine(url, poolclass=NullPool, **options)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle, **options
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -64,10 +86,29 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Database:
     """One engine and session factory per service. Created in the lifespan, disposed at shutdown."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10):
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_recycle: int = DEFAULT_POOL_RECYCLE_SECONDS,
+        read_pool_size: int | None = None,
+    ):
         self.url = url
-        self.engine = create_db_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        self.engine = create_db_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle
+        )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads: their own pool of autocommit connections (no isolation level switched back and
+        # forth on checkout), created on first use.
+        self._read_options = {
+            "pool_size": read_pool_size if read_pool_size is not None else pool_size,
+            "max_overflow": max_overflow,
+            "pool_recycle": pool_recycle,
+        }
+        self._read_engine: Engine | None = None
+        self._read_sessionmaker: sessionmaker[Session] | None = None
         self._after_commit: list[Callable[[Session], None]] = []
         self._ping_engine: Engine | None = None
 
@@ -96,6 +137,24 @@ class Database:
         finally:
             session.close()
 
+    @property
+    def read_engine(self) -> Engine:
+        if self._read_engine is None:  # two threads racing here build two: one is dropped
+            self._read_engine = create_db_engine(self.url, autocommit=True, **self._read_options)
+        return self._read_engine
+
+    @contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A session for reads: autocommit connections, nothing to commit. A write through it
+        would commit statement by statement: routes that write take `SessionDep`."""
+        if self._read_sessionmaker is None:
+            self._read_sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
+        session = self._read_sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()
+
     def ping(self) -> None:
         """Readiness: a connection of its own, never one from the pool, so a pool that requests
         have taken (a burst of sign-ins) doesn't make the service look down."""
@@ -106,6 +165,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
         if self._ping_engine is not None:
             self._ping_engine.dispose()
 
@@ -120,6 +181,17 @@ def _request_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+async def _read_session(request: Request) -> AsyncIterator[Session]:
+    """Async, though the route using it runs in a worker thread: creating the session does no I/O
+    (the connection is taken at its first query), and closing it hands an autocommit connection
+    back with nothing to roll back; a plain generator would cost two worker-thread hops."""
+    with get_database(request).read_only() as session:
+        yield session
+
+
 # scope="function": commit happens when the route returns, before the response goes out, so a
 # client never sees success for a write that then failed to commit.
 SessionDep = Annotated[Session, Depends(_request_session, scope="function")]
+
+# For routes that only read: no transaction, so no BEGIN/COMMIT round trips.
+ReadSessionDep = Annotated[Session, Depends(_read_session, scope="function")]

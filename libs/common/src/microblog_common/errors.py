@@ -12,10 +12,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the connection is gone (the server restarted, the network
+    dropped it): worth a 503 and a retry, not a 500."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class ApiError(Exception):
@@ -221,6 +229,19 @@ async def _client_left(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("The request body was cut short"), status_code=400)
 
 
+async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    """A connection the database dropped (a restart) or a pool with none free: the request may be
+    retried, and the pool reconnects by itself. Anything else is a bug: 500."""
+    if connection_lost(exc) or isinstance(exc, PoolTimeout):
+        log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc)[:200])
+        return JSONResponse(
+            error_body("The database is unavailable; try again in a moment"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return JSONResponse(error_body("Internal server error"), status_code=500)
@@ -231,6 +252,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClientDisconnect, _client_left)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
@@ -202,7 +202,7 @@ def client_ip(request: Request) -> str | None:
     return request.headers.get(HEADER_CLIENT_IP)
 
 
-def _optional_identity(request: Request) -> Identity | None:
+async def _optional_identity(request: Request) -> Identity | None:
     return identity_from_request(request)
 
 
@@ -218,10 +218,12 @@ def _documented(dependency: F, auth: str, scopes: tuple[str, ...]) -> F:
     return dependency
 
 
-def require_user(*scopes: str) -> Callable[[Request], Identity]:
-    """Dependency factory: a signed-in user holding one of `scopes` (any of them, as Mastodon)."""
+def require_user(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
+    """Dependency factory: a signed-in user holding one of `scopes` (any of them, as Mastodon).
+    These dependencies are `async def` though they only read headers: FastAPI runs a plain `def`
+    dependency in a worker thread, a hop that costs more than the check."""
 
-    def dependency(request: Request) -> Identity:
+    async def dependency(request: Request) -> Identity:
         identity = identity_from_request(request)
         if identity is None:
             raise Unauthorized("The access token is invalid")
@@ -239,10 +241,10 @@ def _check_scopes(identity: Identity, scopes: tuple[str, ...]) -> None:
         raise Forbidden("This action is outside the authorized scopes")
 
 
-def require_token(*scopes: str) -> Callable[[Request], Identity]:
+def require_token(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
     """Any valid token, user or app-only, holding one of `scopes`."""
 
-    def dependency(request: Request) -> Identity:
+    async def dependency(request: Request) -> Identity:
         identity = identity_from_request(request)
         if identity is None:
             raise Unauthorized("The access token is invalid")
@@ -252,10 +254,10 @@ def require_token(*scopes: str) -> Callable[[Request], Identity]:
     return _documented(dependency, AUTH_REQUIRED, scopes)
 
 
-def optional_token(*scopes: str) -> Callable[[Request], Identity | None]:
+def optional_token(*scopes: str) -> Callable[[Request], Awaitable[Identity | None]]:
     """Mastodon's `authorize_if_got_token!`: anonymous is fine, a token must hold one of `scopes`."""
 
-    def dependency(request: Request) -> Identity | None:
+    async def dependency(request: Request) -> Identity | None:
         identity = identity_from_request(request)
         if identity is not None:
             _check_scopes(identity, scopes)

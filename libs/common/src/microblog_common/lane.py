@@ -66,6 +66,7 @@ class EventLane:
             settings.database_url,
             pool_size=settings.lane_db_pool_size,
             max_overflow=settings.lane_db_max_overflow,
+            pool_recycle=settings.db_pool_recycle_seconds,
         )
         self.limiter = anyio.CapacityLimiter(settings.lane_threads)
         self.stopping = asyncio.Event()

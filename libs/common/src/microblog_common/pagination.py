@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,11 +25,13 @@ class Page:
     limit: int
 
 
-def page_params_for(default: int, maximum: int) -> Callable[..., Page]:
+def page_params_for(default: int, maximum: int) -> Callable[..., Awaitable[Page]]:
     """A dependency reading a page with these limits (Mastodon: 20/40 for statuses, 40/80 for
-    accounts). A limit that is not a number falls back to the default, as Mastodon does."""
+    accounts). A limit that is not a number falls back to the default, as Mastodon does. Async,
+    though it does no I/O: FastAPI runs a plain `def` dependency in a worker thread, a hop that
+    costs more than the parsing."""
 
-    def page_params(
+    async def page_params(
         max_id: str | None = Query(None),
         since_id: str | None = Query(None),
         min_id: str | None = Query(None),

@@ -92,9 +92,13 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
         db = Database(
-            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_recycle=settings.db_pool_recycle_seconds,
         )
         POOLS.register(spec.name, "requests", db.engine)
+        POOLS.register(spec.name, "reads", db.read_engine)
         if settings.migrate_on_start:
             await anyio.to_thread.run_sync(upgrade_to_head, spec.migrations, settings.database_url)
         owns_bus = bus is None
@@ -123,6 +127,7 @@ def create_service_app(
             if owns_bus:
                 await event_bus.close()
             POOLS.unregister(spec.name, "requests")
+            POOLS.unregister(spec.name, "reads")
             db.dispose()
             log.info("service_stopped", service=spec.name)
 

@@ -99,6 +99,9 @@ class ServiceSettings(BaseServiceSettings):
     migrate_on_start: bool = False
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Pooled connections are replaced after this long (no pre-ping round trip on every checkout;
+    # a connection the server dropped meanwhile costs its request a 503).
+    db_pool_recycle_seconds: int = Field(1800, ge=1)
     outbox_poll_interval_seconds: float = 1.0
     outbox_batch_size: int = 100
     outbox_lease_seconds: float = 30.0

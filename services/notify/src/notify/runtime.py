@@ -73,7 +73,7 @@ class Runtime:
         )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no worker-thread hop
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -14,6 +14,7 @@ from microblog_common.urls import PublicUrls
 from posts.languages import Detector, detector
 from posts.replica.users import AccountSource
 from posts.settings import Settings
+from posts.statuses.rendering import RenderCache
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Runtime:
     urls: PublicUrls
     languages: Detector
     accounts: AccountSource
+    rendered: RenderCache
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -40,10 +42,11 @@ class Runtime:
                     timeout=settings.users_timeout_seconds,
                 )
             ),
+            RenderCache(settings.render_cache_statuses, settings.render_cache_accounts),
         )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no worker-thread hop
     return request.app.state.runtime
 
 

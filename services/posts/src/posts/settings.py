@@ -38,9 +38,15 @@ class Settings(ServiceSettings):
     # How far ahead of the runner-up the detector's best guess must be; below it the language is
     # unknown (null), as for a text too short to tell.
     language_min_relative_distance: float = Field(0.1, ge=0.0, le=0.99)
-    # Trigram models only: loads at once and takes a few MB instead of ~25 MB a language, but is
-    # less accurate on short posts.
-    language_low_accuracy: bool = False
+    # Trigram models only (the default): ready at once and about 40 MB for the 15 default
+    # languages; the high-accuracy models take ~25 MB a language (about 370 MB for the 15: more
+    # than a service's memory budget) and tell a few more very short posts apart.
+    language_low_accuracy: bool = True
+
+    # Rendered statuses and accounts kept in memory (each checked against its row on every read:
+    # never stale); 0 turns a cache off.
+    render_cache_statuses: int = Field(10_000, ge=0)
+    render_cache_accounts: int = Field(5_000, ge=0)
 
     # Scheduled posts: how far ahead `scheduled_at` must be, and Mastodon's limits per account.
     scheduled_min_lead_seconds: float = 300.0

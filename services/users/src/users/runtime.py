@@ -39,7 +39,7 @@ class Runtime:
         return cls(settings, Passwords(settings), KeyRing(settings), templates, media, urls)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no worker-thread hop
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, and_, delete, exists, func, literal, or_, sel
 from sqlalchemy.orm import Session
 
 from microblog_common.contracts.users import AccountSnapshot
-from microblog_common.events.versions import claim_version
+from microblog_common.events.versions import applied_version, claim_version
 from microblog_common.sql import dialect_insert
 from posts.models import (
     Account,
@@ -57,6 +57,11 @@ def apply_fetched_snapshot(session: Session, snapshot: AccountSnapshot) -> bool:
     """An account snapshot read from the users service in a request: claimed under the same rule
     as the events' (so whichever of the two arrives second, if not newer, changes nothing, and an
     older event arriving later can't undo it), then stored. Returns whether it was newer."""
+    # Read first: claiming locks the account's version row until commit even when it is not newer,
+    # and posts leaving visibility to the defaults read the author's snapshot on every post.
+    applied = applied_version(session, messaging.applied_versions, "account", snapshot.id)
+    if applied is not None and applied >= snapshot.version:
+        return False
     if not claim_version(session, messaging.applied_versions, "account", snapshot.id, snapshot.version):
         return False
     apply_snapshot(session, snapshot)

@@ -101,10 +101,10 @@ def one(session: Session, status_id: int | None, viewer_id: int | None) -> Any |
 
 _ACCOUNT_NAMES = tuple(column.name for column in accounts.c)
 # Where `renderable` puts the account's columns: right after the status's own, in table order.
-_ACCOUNT_SLICE = slice(len(statuses.c), len(statuses.c) + len(_ACCOUNT_NAMES))
+ACCOUNT_SLICE = slice(len(statuses.c), len(statuses.c) + len(_ACCOUNT_NAMES))
 
 
 def as_account(row: Any) -> dict[str, Any]:
     """The account columns of a row of `renderable`, without their prefix. By position: a page
     renders one per status, and 25 look-ups by name cost several times one slice."""
-    return dict(zip(_ACCOUNT_NAMES, row[_ACCOUNT_SLICE], strict=True))
+    return dict(zip(_ACCOUNT_NAMES, row[ACCOUNT_SLICE], strict=True))

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from microblog_common.cache import BoundedCache
 from microblog_common.mastodon.accounts import AccountEntity, ProfileField, public_created_at
 from microblog_common.mastodon.statuses import StatusCounts, iso, status_entity
 from microblog_common.urls import PublicUrls
-from posts.statuses.queries import accounts, as_account
+from posts.statuses.queries import ACCOUNT_SLICE, accounts, as_account
 
 
 def account_values(account: Any) -> dict[str, Any]:
@@ -97,3 +100,69 @@ def edit_json(edit: Any, account: dict[str, Any]) -> dict[str, Any]:
         "media_attachments": [],
         "emojis": [],
     }
+
+
+# -- pages as bytes, from cached pieces -------------------------------------------------------
+#
+# A status renders the same for every viewer but for the viewer's own flags, so its JSON is kept
+# in pieces (bounded, in process): what comes before the flags, what comes after them up to the
+# author, and the rest; the author's Account JSON is kept apart, as several statuses share it.
+# Each piece is kept with a stamp of what it was rendered from, read from the row being rendered:
+# a status's version (every edit) and its counts, an account's every column. A row whose stamp
+# differs (an edit, a favourite, a follower more) is rendered again, so a cache can never answer
+# with stale JSON, whichever replica changed the row. The viewer's flags are never cached.
+
+_HEAD_END = "edited_at"  # the viewer's flags come after it
+_AUTHOR_KEY = "account"
+_VIEWER_DEFAULTS = b',"reblogged":false,"muted":false,"bookmarked":false'
+_STAMPED = ("version", "replies_count", "reblogs_count", "favourites_count", "edited_at")
+
+
+class RenderCache:
+    """Rendered pieces of statuses (by id) and accounts (by id), each with the stamp it was
+    rendered from."""
+
+    def __init__(self, statuses: int, accounts: int):
+        self.statuses: BoundedCache[int, tuple[tuple[Any, ...], bytes, bytes, bytes]] = BoundedCache(statuses)
+        self.accounts: BoundedCache[int, tuple[tuple[Any, ...], bytes]] = BoundedCache(accounts)
+
+    def account(self, row: Any, urls: PublicUrls) -> bytes:
+        stamp = tuple(row[ACCOUNT_SLICE])
+        cached = self.accounts.get(row.author_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        rendered = orjson.dumps(account_json(as_account(row), urls))
+        self.accounts.put(row.author_id, (stamp, rendered))
+        return rendered
+
+    def pieces(self, row: Any, urls: PublicUrls) -> tuple[bytes, bytes, bytes]:
+        """`{..."edited_at":...`, `,"content":...,"account":`, `,"media_attachments":...`."""
+        stamp = tuple(getattr(row, name) for name in _STAMPED)
+        cached = self.statuses.get(row.id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2], cached[3]
+        # The author's JSON goes in apart: the status needs only its username (its URLs).
+        author = {"id": row.author_id, "username": row.author_username}
+        body = status_json(row, None, urls, rendered_accounts={row.author_id: author})
+        keys = list(body)
+        split, author = keys.index(_HEAD_END) + 1, keys.index(_AUTHOR_KEY)
+        head = orjson.dumps({k: body[k] for k in keys[:split]})[:-1]
+        middle = b"," + orjson.dumps({k: body[k] for k in keys[split:author]})[1:-1] + b',"account":'
+        tail = b"," + orjson.dumps({k: body[k] for k in keys[author + 1 :]})[1:]
+        self.statuses.put(row.id, (stamp, head, middle, tail))
+        return head, middle, tail
+
+    def status(self, row: Any, viewer_id: int | None, urls: PublicUrls) -> bytes:
+        """The same JSON as `status_json(row, viewer_id, urls)`, as bytes."""
+        head, middle, tail = self.pieces(row, urls)
+        account = self.account(row, urls)
+        if viewer_id is None:
+            return head + middle + account + tail
+        flags = b',"favourited":true' if row.favourited else b',"favourited":false'
+        flags += _VIEWER_DEFAULTS
+        if row.account_id == viewer_id and row.visibility != "direct":
+            flags += b',"pinned":false'
+        return head + flags + middle + account + tail[:-1] + b',"filtered":[]}'
+
+    def page(self, rows: list[Any], viewer_id: int | None, urls: PublicUrls) -> bytes:
+        return b"[" + b",".join(self.status(row, viewer_id, urls) for row in rows) + b"]"

@@ -70,18 +70,32 @@ def set_tags(session: Session, status_id: int, names: Sequence[str]) -> None:
     session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
     if not names:
         return
-    now = datetime.now(UTC)
-    session.execute(
-        dialect_insert(session)(Tag)
-        .values([{"id": new_id(), "name": name, "created_at": now} for name in names])
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    tag_ids = session.scalars(select(Tag.id).where(Tag.name.in_(list(names))))
+    found = _tag_ids(session, names)
+    missing = [name for name in names if name not in found]
+    if missing:
+        # Only for tags new to the service: an insert of an existing name, even one that does
+        # nothing, waits for every other transaction inserting that name (posts with the same
+        # hashtag would commit one after the other).
+        now = datetime.now(UTC)
+        session.execute(
+            dialect_insert(session)(Tag)
+            .values([{"id": new_id(), "name": name, "created_at": now} for name in missing])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        found |= _tag_ids(session, missing)
+    tag_ids = found.values()
     session.execute(
         dialect_insert(session)(StatusTag)
         .values([{"tag_id": tag_id, "status_id": status_id} for tag_id in tag_ids])
         .on_conflict_do_nothing(index_elements=["tag_id", "status_id"])
     )
+
+
+def _tag_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
+    return {
+        name: tag_id
+        for name, tag_id in session.execute(select(Tag.name, Tag.id).where(Tag.name.in_(list(names))))
+    }
 
 
 def counts_towards_replies(visibility: str) -> bool:

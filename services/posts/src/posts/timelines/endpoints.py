@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from microblog_common.db import SessionDep
+from microblog_common.db import ReadSessionDep
 from microblog_common.internal_auth import Identity, optional_token, require_user
 from microblog_common.pagination import Page, link_headers, page_params
 from posts.runtime import Runtime, RuntimeDep
 from posts.statuses.entities import StatusEntity
-from posts.statuses.rendering import status_json
 from posts.timelines import service
 
 router = APIRouter(tags=["timelines"])
@@ -38,7 +37,7 @@ class Origin:
     only_media: bool
 
 
-def origin_filters(local: Flag = None, remote: Flag = None, only_media: Flag = None) -> Origin:
+async def origin_filters(local: Flag = None, remote: Flag = None, only_media: Flag = None) -> Origin:
     """The public and hashtag timelines' filters. `local` is accepted and changes nothing: every
     post here is local."""
     return Origin(remote=flag(remote), only_media=flag(only_media))
@@ -49,11 +48,11 @@ OriginFilters = Annotated[Origin, Depends(origin_filters)]
 
 def _page(
     request: Request, runtime: Runtime, page: Page, viewer: int | None, result: tuple[list[Any], list[int]]
-) -> JSONResponse:
+) -> Response:
     rows, cursors = result
-    authors: dict[int, dict[str, Any]] = {}  # one rendering per author on the page
-    return JSONResponse(
-        [status_json(row, viewer, runtime.urls, rendered_accounts=authors) for row in rows],
+    return Response(
+        runtime.rendered.page(rows, viewer, runtime.urls),
+        media_type="application/json",
         headers=link_headers(runtime.urls(request.url.path), page, cursors),
     )
 
@@ -64,8 +63,8 @@ def _viewer(identity: Identity | None) -> int | None:
 
 @router.get("/api/v1/timelines/home", response_model=list[StatusEntity])
 def home(
-    request: Request, session: SessionDep, runtime: RuntimeDep, identity: HomeReader, page: StatusesPage
-) -> JSONResponse:
+    request: Request, session: ReadSessionDep, runtime: RuntimeDep, identity: HomeReader, page: StatusesPage
+) -> Response:
     assert identity.user_id is not None
     return _page(request, runtime, page, identity.user_id, service.home(session, identity.user_id, page))
 
@@ -73,12 +72,12 @@ def home(
 @router.get("/api/v1/timelines/public", response_model=list[StatusEntity])
 def public(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     identity: Reader,
     page: StatusesPage,
     origin: OriginFilters,
-) -> JSONResponse:
+) -> Response:
     viewer = _viewer(identity)
     result = service.public(session, viewer, page, remote=origin.remote, only_media=origin.only_media)
     return _page(request, runtime, page, viewer, result)
@@ -88,12 +87,12 @@ def public(
 def hashtag(
     hashtag: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     identity: Reader,
     page: StatusesPage,
     origin: OriginFilters,
-) -> JSONResponse:
+) -> Response:
     viewer = _viewer(identity)
     result = service.hashtag(
         session, viewer, hashtag, page, remote=origin.remote, only_media=origin.only_media
@@ -105,7 +104,7 @@ def hashtag(
 def account_statuses(
     account_id: str,
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     runtime: RuntimeDep,
     identity: Reader,
     page: StatusesPage,
@@ -115,7 +114,7 @@ def account_statuses(
     exclude_reblogs: Flag = None,
     exclude_direct: Flag = None,
     tagged: str | None = Query(None),
-) -> JSONResponse:
+) -> Response:
     viewer = _viewer(identity)
     result = service.account_statuses(
         session, viewer, account_id, page,

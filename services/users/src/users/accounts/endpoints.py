@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from microblog_common.contracts.users import AccountSnapshot
-from microblog_common.db import SessionDep
+from microblog_common.db import ReadSessionDep, SessionDep
 from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import (
@@ -123,14 +123,15 @@ def lookup(
 
 
 @router.get("/api/v1/accounts/{account_id}", response_model=AccountEntity)
-def show(account_id: str, session: SessionDep, runtime: RuntimeDep, _: AccountReader) -> AccountEntity:
+def show(account_id: str, session: ReadSessionDep, runtime: RuntimeDep, _: AccountReader) -> Response:
     account = service.get_account(session, parse_id(account_id))
-    return AccountEntity.of(account, runtime.urls)
+    # Serialised here, once: a returned model would be validated again against `response_model`.
+    return Response(AccountEntity.of(account, runtime.urls).model_dump_json(), media_type="application/json")
 
 
 @internal.get("/internal/accounts/{account_id}", response_model=AccountSnapshot)
 def account_snapshot(
-    account_id: str, request: Request, session: SessionDep, runtime: RuntimeDep
+    account_id: str, request: Request, session: ReadSessionDep, runtime: RuntimeDep
 ) -> AccountSnapshot:
     """The account as `user.updated` carries it, now: for services that must not act on a replica
     that may lag (posts applying posting defaults). Never routed publicly, and never on behalf of a

@@ -1,0 +1,437 @@
+"""Issue 14's table: the reads a client makes most and posting, through the gateway, as a share of
+a bare FastAPI hello measured in the same run, in both run modes.
+
+For each mode a network of `--accounts` accounts following `--follows` each and `--sizes` statuses
+is generated into the posts service's database (`posts_data.py`: PostgreSQL by COPY in the
+local-processes mode, the embedded mode's SQLite file through SQLAlchemy), the stack starts on it, a
+reader registered through the API takes over a typical account's follows, followers and feed, and
+then, closed-loop with wrk at `--connections`:
+
+| target | request |
+|---|---|
+| `FastAPI hello` | `GET /hello` on a bare FastAPI app on the same uvicorn (the ceiling of the run) |
+| `account` | `GET /api/v1/accounts/:id` (users) |
+| `home p1` | `GET /api/v1/timelines/home` |
+| `home deep` | the same 1,000 entries down the reader's home (past the 800 a feed keeps) |
+| `public` | `GET /api/v1/timelines/public` |
+| `hashtag` | `GET /api/v1/timelines/tag/tag0` (the most used tag) |
+| `create (visibility)` | `POST /api/v1/statuses` naming its visibility (what the web UI sends) |
+| `create (defaults)` | the same leaving visibility and sensitivity to the author's defaults (what Mastodon.py sends: posts reads them from users first) |
+
+Every request carries the reader's token. Each row gives req/s, its share of the hello row, p50
+and p99, and the CPU time per request of each process (the embedded mode is one process). After
+the runs the RSS of every process is read, and the goals of the issue are checked.
+
+    uv run python bench/reads_and_posts.py                          # both modes, 20,000 statuses
+    uv run python bench/reads_and_posts.py --modes local --sizes 20000,1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from accounts import register
+from gateway_overhead import start_uvicorn
+from harness import cpu_seconds, load_arguments, prepare, wait_idle, write_results
+from loadgen import run_wrk
+from posts_data import generate, generate_sqlite, typical_account
+from sqlalchemy import create_engine, text
+
+from devstack.servers import PostgresServer, RabbitMQServer, free_port, make_base_dir
+from devstack.stack import LocalStack
+from microblog_common.migrations import upgrade_to_head
+from posts.app import SPEC as POSTS
+
+DEEP_OFFSET = 1000
+CREATE_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("POST", nil, nil, '{"status": "Benchmark post number ' .. counter .. ' #bench"%s}')
+end
+"""
+# The issue's goals: share of the hello row (and p99) per figure.
+GOALS = {
+    "account": (0.20, 30.0),
+    "home p1": (0.12, 50.0),
+    "home deep": (0.12, 50.0),
+    "public": (0.10, None),
+    "hashtag": (0.10, None),
+}
+CREATE_GOAL = 400.0  # statuses per second
+RSS_GOAL_MB = {"service": 150.0, "embedded": 350.0}
+EMBEDDED_SHARE_GOAL = 0.80
+
+
+@dataclass
+class Stack:
+    """What a mode gives the benchmark: the gateway's URL, the processes by role, the posts
+    database's URL (to adopt a position), and the hello app's URL and pid."""
+
+    gateway_url: str
+    pids: dict[str, int]
+    posts_db: str
+    hello_url: str
+    hello_pid: int
+    logs: Path
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def adopt_network_position(database_url: str, reader: int, model: int) -> dict[str, int]:
+    """The reader follows whom `model` follows, is followed by its followers, and gets its feed
+    (either backend)."""
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + 60
+    try:
+        while True:  # the reader reaches the posts service's replica through `user.registered`
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM accounts WHERE id = :r"), {"r": reader}).first():
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"account {reader} did not reach the posts service's replica")
+            time.sleep(0.2)
+        with engine.begin() as conn:
+            params = {"r": reader, "m": model}
+            following = conn.execute(
+                text(
+                    "INSERT INTO follows (account_id, target_account_id, active, changed_at) "
+                    "SELECT :r, target_account_id, active, changed_at FROM follows WHERE account_id = :m"
+                ),
+                params,
+            ).rowcount
+            followers = conn.execute(
+                text(
+                    "INSERT INTO follows (account_id, target_account_id, active, changed_at) "
+                    "SELECT account_id, :r, active, changed_at FROM follows WHERE target_account_id = :m"
+                ),
+                params,
+            ).rowcount
+            conn.execute(
+                text("UPDATE accounts SET following_count = :fing, followers_count = :fers WHERE id = :r"),
+                {"fing": following, "fers": followers, "r": reader},
+            )
+            feed = conn.execute(
+                text(
+                    "INSERT INTO home_feed (account_id, status_id, author_id) "
+                    "SELECT :r, status_id, author_id FROM home_feed WHERE account_id = :m"
+                ),
+                params,
+            ).rowcount
+            # The id 1,000 entries down the reader's home: from the statuses its follows wrote, so
+            # it is the same place whether or not the feed keeps that many.
+            row = conn.execute(
+                text(
+                    "SELECT s.id FROM statuses s WHERE s.account_id IN "
+                    "(SELECT target_account_id FROM follows WHERE account_id = :r) "
+                    "AND s.visibility IN ('public', 'unlisted') ORDER BY s.id DESC LIMIT 1 OFFSET :n"
+                ),
+                {"r": reader, "n": DEEP_OFFSET},
+            ).first()
+            if row is None:  # a shorter home: its last full page
+                row = conn.execute(
+                    text(
+                        "SELECT status_id FROM home_feed WHERE account_id = :r "
+                        "ORDER BY status_id DESC LIMIT 1 OFFSET :n"
+                    ),
+                    {"r": reader, "n": max(0, feed - 20)},
+                ).first()
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()
+    return {"following": following, "followers": followers, "feed": feed, "deep_max_id": row[0] if row else 0}
+
+
+@contextmanager
+def local_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[Stack]:
+    with PostgresServer(base / "postgres") as pg, RabbitMQServer(base / "rabbitmq") as mq:
+        url = pg.create_database(f"posts_bench_{size}")
+        upgrade_to_head(POSTS.migrations, url)
+        raw = url.replace("postgresql+psycopg2://", "postgresql://")
+        print(f"generating {size:,} statuses in PostgreSQL ...", flush=True)
+        dataset = generate(
+            raw, accounts=args.accounts, statuses=size, follows=args.follows, seed=1,
+            public_url="http://127.0.0.1",
+        )  # fmt: skip
+        extra_env = {
+            "posts": {"DATABASE_URL": url},
+            "gateway": {"RATE_LIMIT_DEFAULT": "1000000000/minute", "RATE_LIMIT_REGISTRATION": "1000/minute"},
+        }
+        with LocalStack(base / f"stack-{size}", postgres=pg, rabbitmq=mq, extra_env=extra_env) as stack:
+            hello, hello_url = start_uvicorn("hello_apps:fastapi_app", stack.base_dir / "hello.log")
+            try:
+                pids = {name: pid for name in ("gateway", *SERVICES) if (pid := stack.pid(name))}
+                yield Stack(stack.gateway_url, pids, url, hello_url, hello.pid, stack.base_dir,
+                            {"dataset": dataset})  # fmt: skip
+            finally:
+                hello.terminate()
+                hello.wait(timeout=10)
+
+
+SERVICES = ("users", "posts", "search", "translate", "notify")
+
+
+@contextmanager
+def embedded_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[Stack]:
+    """`python -m devstack run` (what `make run` starts) on a data dir whose posts database was
+    generated first."""
+    data = base / f"embedded-{size}"
+    data.mkdir(parents=True)
+    url = f"sqlite:///{data / 'posts.db'}"
+    upgrade_to_head(POSTS.migrations, url)
+    print(f"generating {size:,} statuses in SQLite ...", flush=True)
+    dataset = generate_sqlite(
+        url,
+        accounts=args.accounts,
+        statuses=size,
+        follows=args.follows,
+        seed=1,
+        public_url="http://127.0.0.1",
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "MICROBLOG_DATA_DIR": str(data),
+        "RATE_LIMIT_DEFAULT": "1000000000/minute",
+        "RATE_LIMIT_REGISTRATION": "1000/minute",
+        "LOG_LEVEL": "WARNING",
+    }
+    log_path = base / f"embedded-{size}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    gateway_url = f"http://127.0.0.1:{port}"
+    hello = None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(gateway_url + "/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded mode did not start; log {log_path}")
+            time.sleep(0.3)
+        hello, hello_url = start_uvicorn("hello_apps:fastapi_app", base / "hello-embedded.log")
+        yield Stack(gateway_url, {"embedded": process.pid}, url, hello_url, hello.pid, log_path,
+                    {"dataset": dataset})  # fmt: skip
+    finally:
+        if hello is not None:
+            hello.terminate()
+            hello.wait(timeout=10)
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def measure(
+    name: str, run: Callable[[int, float], object], pids: dict[str, int], args: argparse.Namespace
+) -> dict:
+    """Warm-up, idle, the measured run, idle again; CPU per request per process."""
+    conns = args.connections
+    if args.warmup > 0:
+        run(conns, args.warmup)
+    wait_idle(list(pids.values()))
+    before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    result = run(conns, args.duration).as_dict()  # type: ignore[attr-defined]
+    wait_idle(list(pids.values()), timeout=120)
+    served = result["requests"] + conns
+    cpu = {role: round((cpu_seconds(pid) - before[role]) * 1e6 / served) for role, pid in pids.items()}
+    row = {"target": name, **result, "cpu_us_per_request": cpu}
+    print(
+        f"  {name:<20} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  "
+        f"errors {row['errors']}  cpu {cpu}",
+        flush=True,
+    )
+    return row
+
+
+def run_mode(mode: str, base: Path, size: int, args: argparse.Namespace) -> dict:
+    opener = local_stack if mode == "local" else embedded_stack
+    with opener(base, size, args) as stack:
+        reader = register(stack.gateway_url, "reader")
+        auth = {"Authorization": f"Bearer {reader.token}"}
+        position = adopt_network_position(stack.posts_db, reader.id, typical_account_any(stack.posts_db))
+        print(f"  {mode}: reader {reader.id}: {position}", flush=True)
+        api = stack.gateway_url + "/api/v1"
+        first = httpx.post(
+            api + "/statuses", headers=auth, json={"status": "Hello, this is the reader."}, timeout=60
+        )
+        if first.status_code != 200:
+            raise RuntimeError(f"the first post answered {first.status_code}: {first.text[:300]}")
+        reads = {
+            "account": f"{api}/accounts/{reader.id}",
+            "home p1": f"{api}/timelines/home",
+            "home deep": f"{api}/timelines/home?max_id={position['deep_max_id']}",
+            "public": f"{api}/timelines/public",
+            "hashtag": f"{api}/timelines/tag/tag0",
+        }
+        for name, url in reads.items():
+            answer = httpx.get(url, headers=auth, timeout=30)
+            if answer.status_code != 200 or (name != "account" and not answer.json()):
+                raise RuntimeError(f"{name}: {url} answered {answer.status_code}: {answer.text[:300]}")
+        json_auth = {**auth, "Content-Type": "application/json"}
+        targets: dict[str, Callable[[int, float], object]] = {
+            "FastAPI hello": lambda c, d: run_wrk(stack.hello_url + "/hello", {}, c, d),
+        }
+        for name, url in reads.items():
+            targets[name] = lambda c, d, url=url: run_wrk(url, auth, c, d)
+        targets["create (visibility)"] = lambda c, d: run_wrk(
+            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % ', "visibility": "public"'
+        )
+        targets["create (defaults)"] = lambda c, d: run_wrk(
+            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % ""
+        )
+        only = set(args.only.split(",")) if args.only else None
+        rows = []
+        for name, run in targets.items():
+            if only is None or name in only or name == "FastAPI hello":
+                pids = stack.pids if name != "FastAPI hello" else {"hello": stack.hello_pid}
+                rows.append({"mode": mode, "statuses": size, **measure(name, run, pids, args)})
+        rss = {role: round(rss_mb(pid), 1) for role, pid in stack.pids.items()}
+        print(f"  RSS after the runs (MB): {rss}", flush=True)
+        return {"mode": mode, "statuses": size, "reader": position, "rss_mb": rss, "rows": rows,
+                "dataset": stack.extra["dataset"]}  # fmt: skip
+
+
+def typical_account_any(database_url: str) -> int:
+    if database_url.startswith("postgresql"):
+        return typical_account(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        counts = conn.execute(text("SELECT account_id, count(*) FROM follows GROUP BY account_id")).all()
+    engine.dispose()
+    median = sorted(n for _, n in counts)[len(counts) // 2]
+    return min(counts, key=lambda r: (abs(r[1] - median), r[0]))[0]
+
+
+def tables(runs: list[dict]) -> str:
+    lines = [
+        "| mode | statuses | target | req/s | share of hello | p50 ms | p99 ms | errors | CPU µs/req |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        hello = next((r["rps"] for r in run["rows"] if r["target"] == "FastAPI hello"), 0) or 1
+        for r in run["rows"]:
+            cpu = ", ".join(f"{k} {v}" for k, v in r["cpu_us_per_request"].items() if v >= 20)
+            lines.append(
+                f"| {run['mode']} | {run['statuses']:,} | {r['target']} | {r['rps']:.0f} | "
+                f"{r['rps'] / hello:.1%} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {cpu} |"
+            )
+    lines += ["", "| mode | statuses | RSS after the runs (MB) |", "|---|---:|---|"]
+    for run in runs:
+        lines.append(f"| {run['mode']} | {run['statuses']:,} | " + ", ".join(
+            f"{k} {v:.0f}" for k, v in run["rss_mb"].items()) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def goals(runs: list[dict]) -> str:
+    """The issue's goals, each met or not, from the rows of every run."""
+    out = ["| figure | mode | statuses | measured | goal | met |", "|---|---|---:|---:|---:|---|"]
+    local: dict[tuple[int, str], float] = {}
+    for run in runs:
+        rows = {r["target"]: r for r in run["rows"]}
+        hello = rows.get("FastAPI hello", {}).get("rps") or 1
+        for name, (share, p99) in GOALS.items():
+            if name not in rows:
+                continue
+            r = rows[name]
+            got = r["rps"] / hello
+            if run["mode"] == "local":
+                local[(run["statuses"], name)] = got
+                met = got >= share and (p99 is None or r["p99_ms"] <= p99)
+                goal = f"≥ {share:.0%}" + (f", p99 ≤ {p99:.0f} ms" if p99 else "")
+                out.append(f"| {name} | local | {run['statuses']:,} | {got:.1%}, p99 {r['p99_ms']:.0f} ms | "
+                           f"{goal} | {'yes' if met else 'no'} |")  # fmt: skip
+            elif (run["statuses"], name) in local:
+                rel = got / local[(run["statuses"], name)]
+                out.append(f"| {name} | embedded vs local | {run['statuses']:,} | {rel:.0%} | "
+                           f"≥ {EMBEDDED_SHARE_GOAL:.0%} | {'yes' if rel >= EMBEDDED_SHARE_GOAL else 'no'} |")  # fmt: skip
+        for name in ("create (visibility)", "create (defaults)"):
+            if name in rows:
+                rps = rows[name]["rps"]
+                out.append(f"| {name} | {run['mode']} | {run['statuses']:,} | {rps:.0f}/s | "
+                           f"≥ {CREATE_GOAL:.0f}/s | {'yes' if rps >= CREATE_GOAL else 'no'} |")  # fmt: skip
+        budget = RSS_GOAL_MB["embedded" if run["mode"] == "embedded" else "service"]
+        worst = max(run["rss_mb"].items(), key=lambda kv: kv[1])
+        out.append(f"| RSS (largest: {worst[0]}) | {run['mode']} | {run['statuses']:,} | {worst[1]:.0f} MB | "
+                   f"≤ {budget:.0f} MB | {'yes' if worst[1] <= budget else 'no'} |")  # fmt: skip
+    return "\n".join(out)
+
+
+def main() -> int:
+    parser = load_arguments(__doc__, connections="32")
+    parser.add_argument("--sizes", default="20000", help="comma-separated status counts (1000000: opt-in)")
+    parser.add_argument("--modes", default="local,embedded", help="local (PostgreSQL), embedded, or both")
+    parser.add_argument("--accounts", type=int, default=500)
+    parser.add_argument("--follows", type=int, default=20)
+    parser.add_argument("--only", default="", help="comma-separated targets to run (default: all)")
+    args = parser.parse_args()
+    prepared = prepare(args)
+    args.connections = int(args.connections.split(",")[0])
+    if prepared is None:
+        return 1
+    tool, _, info = prepared
+    if tool != "wrk":
+        print("this benchmark needs wrk (make bench-tools)", file=sys.stderr)
+        return 1
+    runs: list[dict] = []
+    base = make_base_dir("microblog-bench-reads-")
+    ok = False
+    try:
+        for size in [int(s) for s in args.sizes.split(",")]:
+            for mode in args.modes.split(","):
+                runs.append(run_mode(mode, base, size, args))
+        ok = True
+    finally:
+        shutil.rmtree(base / "postgres" / "db", ignore_errors=True)
+        if ok:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"failed: the logs are in {base}", file=sys.stderr)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    table, met = tables(runs), goals(runs)
+    markdown = (
+        f"# Reads and posting {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), load average before "
+        f"{info['load_average_before']}, wrk -c{args.connections}, {args.duration:g}s per run after "
+        f"{args.warmup:g}s warm-up, through the gateway; {args.accounts} accounts following {args.follows} "
+        f"each.\n\n{table}\n\n{met}\n"
+    )
+    result = {"when": stamp, "machine": info, "runs": runs,
+              "parameters": {"duration_s": args.duration, "warmup_s": args.warmup,
+                             "connections": args.connections}}  # fmt: skip
+    written = write_results(args.out, "reads", stamp, result, markdown)
+    print()
+    print(table)
+    print()
+    print(met)
+    print(f"\nwritten: {written} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
