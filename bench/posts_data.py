@@ -335,7 +335,7 @@ def generate(
     }
 
 
-def _sqlite_value(column, value):  # noqa: ANN001, ANN202 - the text COPY would read, typed
+def _sqlite_value(column, value):
     """A value of the COPY rows as the SQLite column takes it through SQLAlchemy."""
     if value is None:
         return None
@@ -370,7 +370,7 @@ def generate_sqlite(
     engine = create_engine(database_url)
     now = datetime.now(UTC).isoformat()
 
-    def insert(conn, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:  # noqa: ANN001
+    def insert(conn, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:
         cols = [tables[table].c[name] for name in columns]
         batch: list[dict] = []
         count = 0

@@ -107,3 +107,58 @@ async def test_a_client_leaving_mid_body_is_no_server_error():
 async def test_unexpected_errors_are_json_500_without_internals(client):
     r = await client.get("/boom")
     assert r.status_code == 500 and r.json() == {"error": "Internal server error"}
+
+
+# -- a database that can't answer right now ------------------------------------------------------
+
+
+def _database_app(url: str):
+    from sqlalchemy import text
+
+    from microblog_common.db import Database, SessionDep
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.state.db = Database(url)
+
+    @app.post("/cut")
+    def cut(session: SessionDep):
+        # What a failover or `pg_terminate_backend` from outside does to a request in flight.
+        session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return {"ok": True}
+
+    @app.post("/deadlock")
+    def deadlock(session: SessionDep):
+        # The error PostgreSQL raises in the loser of a deadlock (SQLSTATE 40P01), from the server.
+        session.execute(text("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$"))
+        return {"ok": True}
+
+    @app.post("/broken")
+    def broken(session: SessionDep):
+        session.execute(text("SELECT * FROM no_such_table"))
+        return {"ok": True}
+
+    @app.get("/ok")
+    def ok(session: SessionDep):
+        return {"one": session.execute(text("SELECT 1")).scalar_one()}
+
+    return app
+
+
+@pytest.mark.postgres
+async def test_a_cut_connection_or_a_deadlock_is_a_503_to_retry_and_the_next_request_works(pg_url):
+    app = _database_app(pg_url)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for path in ("/cut", "/deadlock"):
+                r = await c.post(path)
+                assert r.status_code == 503, (path, r.text)
+                assert r.json() == {"error": "The database is unavailable right now; try again in a moment"}
+                assert r.headers["retry-after"] == "1"
+                assert (await c.get("/ok")).json() == {"one": 1}  # the pool reconnects by itself
+            # A query that can never work is a bug, not an outage: still the 500.
+            r = await c.post("/broken")
+            assert r.status_code == 500 and r.json() == {"error": "Internal server error"}
+    finally:
+        app.state.db.dispose()

@@ -194,3 +194,23 @@ def test_locked_accounts_are_followed_directly(users, locked):
     users.as_(bob.token).patch("/api/v1/accounts/update_credentials", data={"locked": locked})
     rel = users.as_(alice.token).post(f"/api/v1/accounts/{bob.id}/follow").json()
     assert rel["following"] is True and rel["requested"] is False
+
+
+def test_concurrent_follows_in_both_directions_all_succeed_with_exact_counts(users):
+    """Everyone follows everyone at once: pairs followed both ways at the same moment each update
+    the same two accounts' counts (on PostgreSQL they once deadlocked, a 500 to one of them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    people = [users.register(f"crowd{n}") for n in range(6)]
+    pairs = [(a, b) for a in people for b in people if a is not b]
+
+    def follow(pair) -> int:
+        follower, followee = pair
+        return users.as_(follower.token).post(f"/api/v1/accounts/{followee.id}/follow").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(follow, pairs * 3))  # the repeats are idempotent follows
+    assert statuses == [200] * len(statuses)
+    for person in people:
+        assert counts(users, person) == (5, 5)
+    assert len(users.events("user.followed", len(pairs))) == len(pairs)

@@ -250,6 +250,18 @@ class PostgresServer(_Server):
             # FORCE: a test's processes may still hold connections.
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
+    def terminate_connections(self, dbname: str) -> int:
+        """Cuts every open connection to `dbname` (`pg_terminate_backend`, as the superuser), as a
+        failover or a network cut does to the services using it. Returns how many were cut."""
+        with self._admin() as cur:
+            cur.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
 
 # -- RabbitMQ ------------------------------------------------------------------------------
 
@@ -265,6 +277,26 @@ async def _amqp_connects(url: str) -> bool:
     connection = await aio_pika.connect(url, timeout=3)
     await connection.close()
     return True
+
+
+async def _ready_messages(url: str, queues: list[str]) -> dict[str, int]:
+    import aio_pika
+    from aiormq.exceptions import ChannelNotFoundEntity
+
+    counts: dict[str, int] = {}
+    connection = await aio_pika.connect(url, timeout=5)
+    try:
+        for name in queues:
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+            except ChannelNotFoundEntity:
+                continue  # a missing queue closes its channel: the next one gets a fresh one
+            counts[name] = int(queue.declaration_result.message_count or 0)
+            await channel.close()
+    finally:
+        await connection.close()
+    return counts
 
 
 def _run_async(coro_factory: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
@@ -478,6 +510,19 @@ class RabbitMQServer(_Server):
             response = client.delete(f"/api/vhosts/{quote(name, safe='')}")
             if response.status_code != 404:
                 response.raise_for_status()
+
+    def queue_names(self, vhost: str) -> list[str]:
+        """Every queue of a vhost, as the management API lists it."""
+        with self.management() as client:
+            response = client.get(f"/api/queues/{quote(vhost, safe='')}", params={"columns": "name"})
+            response.raise_for_status()
+            return sorted(queue["name"] for queue in response.json())
+
+    def ready_messages(self, vhost: str, queues: list[str]) -> dict[str, int]:
+        """Messages waiting in each queue now (not yet delivered, or delivered and given back),
+        read over AMQP (a passive declare): exact at once, where the management API's figures
+        lag by its statistics interval. A queue that doesn't exist is left out."""
+        return _run_async(_ready_messages, self.url + quote(vhost, safe=""), queues)
 
 
 # -- base dirs of a run --------------------------------------------------------------------

@@ -232,16 +232,17 @@ class LocalStack:
         self._spawn(process)
         self._wait_ready([name])
 
-    def start_replica(self, name: str) -> str:
+    def start_replica(self, name: str, env: Mapping[str, str] | None = None) -> str:
         """Another process of a service (same database, broker and settings, its own port), e.g.
-        a second notify replica; returns its URL. Stopped with the stack."""
+        a second notify replica, or a second gateway with other settings (`env` is added to the
+        original's environment); returns its URL. Stopped with the stack."""
         original = self._process(name)
         index = sum(1 for n in self._processes if n.startswith(f"{name}#")) + 2
         replica = _Process(
             name=f"{name}#{index}",
             app=original.app,
             port=free_port(),
-            env=dict(original.env),
+            env={**original.env, **(env or {})},
             log_path=self.base_dir / f"{name}-{index}.log",
         )
         self._processes[replica.name] = replica
@@ -252,6 +253,26 @@ class LocalStack:
     def restart_service(self, name: str) -> None:
         self.stop_service(name)
         self.start_service(name)
+
+    # -- faults and what the broker holds ---------------------------------------------------
+
+    def cut_database_connections(self, service: str) -> int:
+        """Terminates every connection a service (and its worker) holds to its database, as a
+        database failover or a network cut would; returns how many were cut. The service must
+        reconnect by itself."""
+        assert self._postgres is not None, "the stack is not started"
+        return self._postgres.terminate_connections(f"{service}_{self.stack_id}")
+
+    @property
+    def vhost(self) -> str:
+        assert self._vhost is not None, "the stack is not started"
+        return self._vhost
+
+    def queued_messages(self) -> dict[str, int]:
+        """Messages waiting in each of this stack's queues (consumers' queues, their retry and
+        dead-letter queues), read over AMQP: what is still to be delivered."""
+        assert self._rabbitmq is not None, "the stack is not started"
+        return self._rabbitmq.ready_messages(self.vhost, self._rabbitmq.queue_names(self.vhost))
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -59,17 +59,13 @@ def next_pair_version(session: Session, account_id: int, target_account_id: int)
 
 
 def change_counts(session: Session, follower_id: int, followee_id: int, delta: int) -> None:
-    """In SQL, so concurrent follows of one account never lose an increment."""
-    session.execute(
-        update(Account)
-        .where(Account.id == follower_id)
-        .values(following_count=Account.following_count + delta)
-    )
-    session.execute(
-        update(Account)
-        .where(Account.id == followee_id)
-        .values(followers_count=Account.followers_count + delta)
-    )
+    """In SQL, so concurrent follows of one account never lose an increment; the two rows in id
+    order, so two accounts following each other at the same moment never deadlock (each would
+    otherwise hold its own row and wait for the other's)."""
+    counts = {follower_id: Account.following_count, followee_id: Account.followers_count}
+    for account_id in sorted(counts):
+        column = counts[account_id]
+        session.execute(update(Account).where(Account.id == account_id).values({column: column + delta}))
 
 
 def _page(
