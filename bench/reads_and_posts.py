@@ -16,7 +16,8 @@ then, closed-loop with wrk at `--connections`:
 | `public` | `GET /api/v1/timelines/public` |
 | `hashtag` | `GET /api/v1/timelines/tag/tag0` (the most used tag) |
 | `create (visibility)` | `POST /api/v1/statuses` naming its visibility (what the web UI sends) |
-| `create (defaults)` | the same leaving visibility and sensitivity to the author's defaults (what Mastodon.py sends: posts reads them from users first) |
+| `create (defaults)` | the same leaving visibility and sensitivity to the author's defaults |
+|  | (what Mastodon.py sends: posts reads them from users first) |
 
 Every request carries the reader's token. Each row gives req/s, its share of the hello row, p50
 and p99, and the CPU time per request of each process (the embedded mode is one process). After
@@ -369,8 +370,9 @@ def goals(runs: list[dict]) -> str:
                            f"{goal} | {'yes' if met else 'no'} |")  # fmt: skip
             elif (run["statuses"], name) in local:
                 rel = got / local[(run["statuses"], name)]
+                met = rel >= EMBEDDED_SHARE_GOAL
                 out.append(f"| {name} | embedded vs local | {run['statuses']:,} | {rel:.0%} | "
-                           f"≥ {EMBEDDED_SHARE_GOAL:.0%} | {'yes' if rel >= EMBEDDED_SHARE_GOAL else 'no'} |")  # fmt: skip
+                           f"≥ {EMBEDDED_SHARE_GOAL:.0%} | {'yes' if met else 'no'} |")  # fmt: skip
         for name in ("create (visibility)", "create (defaults)"):
             if name in rows:
                 rps = rows[name]["rps"]

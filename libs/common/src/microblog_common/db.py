@@ -102,11 +102,9 @@ class Database:
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # Reads: their own pool of autocommit connections (no isolation level switched back and
         # forth on checkout), created on first use.
-        self._read_options = {
-            "pool_size": read_pool_size if read_pool_size is not None else pool_size,
-            "max_overflow": max_overflow,
-            "pool_recycle": pool_recycle,
-        }
+        self._read_pool_size = read_pool_size if read_pool_size is not None else pool_size
+        self._max_overflow = max_overflow
+        self._pool_recycle = pool_recycle
         self._read_engine: Engine | None = None
         self._read_sessionmaker: sessionmaker[Session] | None = None
         self._after_commit: list[Callable[[Session], None]] = []
@@ -140,7 +138,13 @@ class Database:
     @property
     def read_engine(self) -> Engine:
         if self._read_engine is None:  # two threads racing here build two: one is dropped
-            self._read_engine = create_db_engine(self.url, autocommit=True, **self._read_options)
+            self._read_engine = create_db_engine(
+                self.url,
+                autocommit=True,
+                pool_size=self._read_pool_size,
+                max_overflow=self._max_overflow,
+                pool_recycle=self._pool_recycle,
+            )
         return self._read_engine
 
     @contextmanager

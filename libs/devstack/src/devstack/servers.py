@@ -579,7 +579,7 @@ def osmem_binary() -> str | None:
     except ImportError:
         return None
     try:
-        return resolve_binary()
+        return str(resolve_binary())
     except OsmemError:
         return None
 
@@ -597,7 +597,7 @@ class OsmemSearchServer(_Server):
         self.port = port or free_port()
         self.url = f"http://{self.host}:{self.port}"
         self.log_file = self.base_dir / "osmem.log"
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None

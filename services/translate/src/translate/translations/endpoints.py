@@ -25,7 +25,7 @@ _reader_check = require_token("read", "read:statuses")
 
 async def _reader(request: Request) -> Identity:
     # Header checks only, no I/O: run on the event loop rather than hop to a worker thread.
-    identity: Identity = _reader_check(request)
+    identity: Identity = await _reader_check(request)
     return identity
 
 
