@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from microblog_common.pagination import Page
-from posts.timelines import service
+from posts.timelines import repository, service
 
 LINK = re.compile(r'<([^>]+)>; rel="(\w+)"')
 
@@ -230,12 +230,12 @@ def test_postgres_plans_walk_one_index_at_scale(posts):
         conn.execute(text(AT_SCALE))
     reader = 17
     expected_index = {
-        "home": ("home_feed_pkey", lambda p: service.home_query(reader, p)),
-        "public": ("ix_statuses_public_timeline", lambda p: service.public_query(reader, p)),
-        "hashtag": ("status_tags_pkey", lambda p: service.hashtag_query(reader, "tag7", p)),
+        "home": ("home_feed_pkey", lambda p: repository.home_query(reader, p)),
+        "public": ("ix_statuses_public_timeline", lambda p: repository.public_query(reader, p)),
+        "hashtag": ("status_tags_pkey", lambda p: repository.hashtag_query(reader, "tag7", p)),
         "account": (
             "ix_statuses_account_id_id",
-            lambda p: service.account_query(
+            lambda p: repository.account_query(
                 reader, 42, p, exclude_replies=False, exclude_direct=False, tagged=None
             ),
         ),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from microblog_common.db import UTCDateTime
 from microblog_common.events import MessagingTables
@@ -138,7 +139,7 @@ class Status(Base):
 
 # The public timeline: public statuses that are not replies to someone else (Mastodon's default),
 # newest first. Queries repeat this predicate word for word so both planners use the index.
-def in_public_timeline(table) -> Any:
+def in_public_timeline(table: FromClause) -> ColumnElement[bool]:
     return (table.c.visibility == "public") & or_(
         table.c.in_reply_to_account_id.is_(None), table.c.in_reply_to_account_id == table.c.account_id
     )

@@ -47,7 +47,8 @@ class Runtime:
 
 
 async def get_runtime(request: Request) -> Runtime:  # async: no worker-thread hop
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

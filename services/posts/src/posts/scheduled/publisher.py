@@ -17,13 +17,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from microblog_common.db import Database
 from microblog_common.lane import EventLane, periodic
-from posts.models import ScheduledStatus
 from posts.runtime import Runtime
+from posts.scheduled import repository
 from posts.statuses import repository as statuses_repository
 from posts.statuses.service import Draft, publish
 
@@ -56,7 +55,7 @@ purge_idempotency_keys = periodic(
 
 
 class ScheduledPublisher:
-    def __init__(self, db: Database, runtime: Runtime):
+    def __init__(self, db: Database, runtime: Runtime) -> None:
         self.db = db
         self.runtime = runtime
         self.batch_size = runtime.settings.scheduled_batch_size
@@ -80,27 +79,13 @@ class ScheduledPublisher:
 
     def _due_ids(self) -> list[int]:
         with self.db.unit_of_work() as session:
-            return list(
-                session.scalars(
-                    select(ScheduledStatus.id)
-                    .where(ScheduledStatus.scheduled_at <= datetime.now(UTC))
-                    .order_by(ScheduledStatus.scheduled_at, ScheduledStatus.id)
-                    .limit(self.batch_size)
-                )
-            )
+            return repository.due_ids(session, datetime.now(UTC), self.batch_size)
 
     def _publish_one(self, scheduled_id: int) -> int:
         try:
             with self.db.unit_of_work() as session:
-                scheduled = session.scalar(
-                    select(ScheduledStatus)
-                    .where(ScheduledStatus.id == scheduled_id)
-                    .with_for_update(skip_locked=True)
-                )
+                scheduled = repository.claim(session, scheduled_id)
                 if scheduled is None:  # published by another replica, or being published now
-                    return 0
-                claimed = session.execute(delete(ScheduledStatus).where(ScheduledStatus.id == scheduled_id))
-                if claimed.rowcount != 1:
                     return 0
                 author = statuses_repository.account(session, scheduled.account_id)
                 if author is None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from microblog_common.errors import NotFound
@@ -16,7 +15,7 @@ from microblog_common.mastodon.statuses import iso
 from microblog_common.pagination import Page
 from posts.models import ScheduledStatus
 from posts.runtime import Runtime
-from posts.statuses.queries import in_page_order, paged
+from posts.scheduled import repository
 from posts.statuses.service import Draft, invalid
 
 TOO_SOON = "Scheduled at The scheduled date must be in the future"
@@ -45,18 +44,12 @@ def _check(
     settings = runtime.settings
     if at < datetime.now(UTC) + timedelta(seconds=settings.scheduled_min_lead_seconds):
         raise invalid(TOO_SOON, "scheduled_at", description=TOO_SOON_DESCRIPTION)
-    mine = select(func.count()).select_from(ScheduledStatus).where(ScheduledStatus.account_id == account_id)
-    if moving is not None:
-        mine = mine.where(ScheduledStatus.id != moving)
-    else:
-        total = session.scalar(mine) or 0
-        if total >= settings.scheduled_total_limit:
-            raise invalid(f"You have exceeded the limit of {settings.scheduled_total_limit} scheduled posts")
+    # Moving one never makes more pending: only the day it moves to is counted (without it).
+    if moving is None and repository.pending_count(session, account_id) >= settings.scheduled_total_limit:
+        raise invalid(f"You have exceeded the limit of {settings.scheduled_total_limit} scheduled posts")
     day_start, day_end = _utc_day(at)
-    same_day = mine.where(ScheduledStatus.scheduled_at >= day_start)
-    if day_end is not None:
-        same_day = same_day.where(ScheduledStatus.scheduled_at < day_end)
-    if (session.scalar(same_day) or 0) >= settings.scheduled_daily_limit:
+    same_day = repository.pending_count(session, account_id, from_=day_start, until=day_end, excluding=moving)
+    if same_day >= settings.scheduled_daily_limit:
         raise invalid(
             f"You have exceeded the limit of {settings.scheduled_daily_limit} scheduled posts for today"
         )
@@ -74,8 +67,7 @@ def schedule(
         params=draft.params(idempotency),
         created_at=datetime.now(UTC),
     )
-    session.add(scheduled)
-    session.flush()
+    repository.add(session, scheduled)
     return scheduled
 
 
@@ -89,17 +81,15 @@ def as_json(scheduled: ScheduledStatus) -> dict[str, Any]:
 
 
 def page_of(session: Session, account_id: int, page: Page) -> list[ScheduledStatus]:
-    stmt = paged(
-        select(ScheduledStatus).where(ScheduledStatus.account_id == account_id), ScheduledStatus.id, page
-    )
-    return in_page_order(list(session.scalars(stmt)), page)
+    return repository.page_of(session, account_id, page)
+
+
+def find(session: Session, scheduled_id: int) -> ScheduledStatus | None:
+    return repository.by_id(session, scheduled_id)
 
 
 def own(session: Session, account_id: int, scheduled_id: str, *, for_update: bool = False) -> ScheduledStatus:
-    stmt = select(ScheduledStatus).where(
-        ScheduledStatus.id == parse_id(scheduled_id), ScheduledStatus.account_id == account_id
-    )
-    found = session.scalar(stmt.with_for_update() if for_update else stmt)
+    found = repository.own(session, account_id, parse_id(scheduled_id), for_update=for_update)
     if found is None:
         raise NotFound()
     return found
@@ -119,5 +109,4 @@ def reschedule(
 
 
 def cancel(session: Session, account_id: int, scheduled_id: str) -> None:
-    scheduled = own(session, account_id, scheduled_id)
-    session.execute(delete(ScheduledStatus).where(ScheduledStatus.id == scheduled.id))
+    repository.remove(session, own(session, account_id, scheduled_id).id)

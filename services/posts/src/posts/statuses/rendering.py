@@ -1,5 +1,5 @@
 """Status, StatusEdit and Account JSON as Mastodon 4.3 serves them, from the rows of
-`queries.renderable` (no query of its own), through the shared Status entity
+`repository.renderable` (no query of its own), through the shared Status entity
 (`microblog_common.mastodon.statuses`) that the search and notify services render too."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from microblog_common.cache import BoundedCache
 from microblog_common.mastodon.accounts import AccountEntity, ProfileField, public_created_at
 from microblog_common.mastodon.statuses import StatusCounts, iso, status_entity
 from microblog_common.urls import PublicUrls
-from posts.statuses.queries import ACCOUNT_SLICE, accounts, as_account
+from posts.models import Account, StatusEdit
+from posts.statuses.repository import ACCOUNT_NAMES, ACCOUNT_SLICE, StatusRow, as_account
 
 
-def account_values(account: Any) -> dict[str, Any]:
+def account_values(account: Account) -> dict[str, Any]:
     """An Account row (ORM object) as the mapping `account_json` reads."""
-    return {column.name: getattr(account, column.name) for column in accounts.c}
+    return {name: getattr(account, name) for name in ACCOUNT_NAMES}
 
 
 def account_json(account: dict[str, Any], urls: PublicUrls) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def account_json(account: dict[str, Any], urls: PublicUrls) -> dict[str, Any]:
 
 
 def status_json(
-    row: Any,
+    row: StatusRow,
     viewer_id: int | None,
     urls: PublicUrls,
     *,
@@ -89,7 +90,7 @@ def status_json(
     )
 
 
-def edit_json(edit: Any, account: dict[str, Any]) -> dict[str, Any]:
+def edit_json(edit: StatusEdit | StatusRow, account: dict[str, Any]) -> dict[str, Any]:
     """One revision (a StatusEdit row, or a status never edited); `account` is the rendered author."""
     return {
         "content": edit.content,
@@ -126,7 +127,7 @@ class RenderCache:
         self.statuses: BoundedCache[int, tuple[tuple[Any, ...], bytes, bytes, bytes]] = BoundedCache(statuses)
         self.accounts: BoundedCache[int, tuple[tuple[Any, ...], bytes]] = BoundedCache(accounts)
 
-    def account(self, row: Any, urls: PublicUrls) -> bytes:
+    def account(self, row: StatusRow, urls: PublicUrls) -> bytes:
         stamp = tuple(row[ACCOUNT_SLICE])
         cached = self.accounts.get(row.author_id)
         if cached is not None and cached[0] == stamp:
@@ -135,7 +136,7 @@ class RenderCache:
         self.accounts.put(row.author_id, (stamp, rendered))
         return rendered
 
-    def pieces(self, row: Any, urls: PublicUrls) -> tuple[bytes, bytes, bytes]:
+    def pieces(self, row: StatusRow, urls: PublicUrls) -> tuple[bytes, bytes, bytes]:
         """`{..."edited_at":...`, `,"content":...,"account":`, `,"media_attachments":...`."""
         stamp = tuple(getattr(row, name) for name in _STAMPED)
         cached = self.statuses.get(row.id)
@@ -145,14 +146,14 @@ class RenderCache:
         author = {"id": row.author_id, "username": row.author_username}
         body = status_json(row, None, urls, rendered_accounts={row.author_id: author})
         keys = list(body)
-        split, author = keys.index(_HEAD_END) + 1, keys.index(_AUTHOR_KEY)
+        split, author_at = keys.index(_HEAD_END) + 1, keys.index(_AUTHOR_KEY)
         head = orjson.dumps({k: body[k] for k in keys[:split]})[:-1]
-        middle = b"," + orjson.dumps({k: body[k] for k in keys[split:author]})[1:-1] + b',"account":'
-        tail = b"," + orjson.dumps({k: body[k] for k in keys[author + 1 :]})[1:]
+        middle = b"," + orjson.dumps({k: body[k] for k in keys[split:author_at]})[1:-1] + b',"account":'
+        tail = b"," + orjson.dumps({k: body[k] for k in keys[author_at + 1 :]})[1:]
         self.statuses.put(row.id, (stamp, head, middle, tail))
         return head, middle, tail
 
-    def status(self, row: Any, viewer_id: int | None, urls: PublicUrls) -> bytes:
+    def status(self, row: StatusRow, viewer_id: int | None, urls: PublicUrls) -> bytes:
         """The same JSON as `status_json(row, viewer_id, urls)`, as bytes."""
         head, middle, tail = self.pieces(row, urls)
         account = self.account(row, urls)
@@ -164,5 +165,5 @@ class RenderCache:
             flags += b',"pinned":false'
         return head + flags + middle + account + tail[:-1] + b',"filtered":[]}'
 
-    def page(self, rows: list[Any], viewer_id: int | None, urls: PublicUrls) -> bytes:
+    def page(self, rows: list[StatusRow], viewer_id: int | None, urls: PublicUrls) -> bytes:
         return b"[" + b",".join(self.status(row, viewer_id, urls) for row in rows) + b"]"

@@ -1,17 +1,42 @@
-"""Every write of a status and what hangs off it: mentions, hashtags, counts, the fan-out into home
-feeds, idempotency keys. Flushes, never commits: a status, its fan-out and its event share one
-transaction."""
+"""Every statement over statuses and what hangs off them: the rows every read path renders (who may
+see a status, and the one query that fetches statuses ready to render, each with its author's
+account and the viewer's `favourited` flag, so that a page of any length costs one query), a
+thread's walks, and every write: mentions, hashtags, counts, the fan-out into home feeds,
+idempotency keys. Flushes, never commits: a status, its fan-out and its event share one
+transaction.
+
+Visibility, as Mastodon's StatusPolicy: `public` and `unlisted` to anyone; `private` to the author,
+their followers and the accounts it mentions; `direct` to the author and the accounts it mentions.
+Whatever a caller may not see is answered as if it did not exist (404, or left out of a list)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar, TypeVarTuple, cast
 
-from sqlalchemy import BigInteger, delete, exists, func, literal, or_, select, true, union, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+    update,
+)
+from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from microblog_common.ids import new_id
+from microblog_common.pagination import Page
 from microblog_common.sql import affected_rows, dialect_insert
 from posts.models import (
     OPEN_VISIBILITIES,
@@ -26,6 +51,206 @@ from posts.models import (
     StatusTag,
     Tag,
 )
+
+T = TypeVar("T")
+Columns = TypeVarTuple("Columns")
+
+statuses = Status.__table__
+accounts = Account.__table__
+
+# -- the rows every read path renders ---------------------------------------------------------
+
+# The account's columns come back prefixed, beside the status's own.
+ACCOUNT_PREFIX = "author_"
+ACCOUNT_COLUMNS = [column.label(ACCOUNT_PREFIX + column.name) for column in accounts.c]
+ACCOUNT_NAMES = tuple(column.name for column in accounts.c)
+# Where `renderable` puts the account's columns: right after the status's own, in table order.
+ACCOUNT_SLICE = slice(len(statuses.c), len(statuses.c) + len(ACCOUNT_NAMES))
+
+
+class StatusRow(Protocol):
+    """A row of `renderable`: every column of the status, then every column of its author's
+    account (prefixed `author_`; `as_account` reads them all), then the viewer's `favourited`. At
+    run time it is SQLAlchemy's `Row`, read by name and by position: this declares what the code
+    reads by name, for the type checker."""
+
+    id: int
+    account_id: int
+    text: str
+    content: str
+    spoiler_text: str
+    sensitive: bool
+    visibility: str
+    language: str | None
+    in_reply_to_id: int | None
+    in_reply_to_account_id: int | None
+    mentions: list[dict[str, Any]]
+    tags: list[str]
+    replies_count: int
+    reblogs_count: int
+    favourites_count: int
+    version: int
+    application_id: str | None
+    created_at: datetime
+    edited_at: datetime | None
+    author_id: int
+    author_username: str
+    favourited: bool
+
+    def __getitem__(self, index: slice, /) -> tuple[Any, ...]: ...
+
+
+def as_account(row: StatusRow) -> dict[str, Any]:
+    """The account columns of a row of `renderable`, without their prefix. By position: a page
+    renders one per status, and 25 look-ups by name cost several times one slice."""
+    return dict(zip(ACCOUNT_NAMES, row[ACCOUNT_SLICE], strict=True))
+
+
+def follows(viewer_id: int | BindParameter[int], author_id: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(
+        Follow.account_id == viewer_id, Follow.target_account_id == author_id, Follow.active.is_(True)
+    )
+
+
+def _mentions(viewer_id: int, status_id: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(Mention.status_id == status_id, Mention.account_id == viewer_id)
+
+
+def visible_to(viewer_id: int | None, s: FromClause = statuses) -> ColumnElement[bool]:
+    if viewer_id is None:
+        return s.c.visibility.in_(OPEN_VISIBILITIES)
+    return or_(
+        s.c.visibility.in_(OPEN_VISIBILITIES),
+        s.c.account_id == viewer_id,
+        _mentions(viewer_id, s.c.id),
+        and_(s.c.visibility == "private", follows(viewer_id, s.c.account_id)),
+    )
+
+
+RenderableSelect = Select[*tuple[Any, ...]]
+
+
+def renderable(
+    viewer_id: int | BindParameter[int] | None,
+    source: FromClause | None = None,
+    onclause: ColumnElement[bool] | None = None,
+) -> RenderableSelect:
+    """SELECT status columns, account columns and `favourited` FROM `source` (default: statuses)
+    joined to the author's account and the viewer's favourite. With `source` (e.g. a home feed),
+    statuses and accounts are outer-joined on `onclause`, so rows whose status is gone or hidden
+    still come back (with a NULL id) and still count towards the page."""
+    if source is None:
+        joined = statuses.join(accounts, accounts.c.id == statuses.c.account_id)
+    else:
+        joined = source.outerjoin(statuses, onclause).outerjoin(
+            accounts, accounts.c.id == statuses.c.account_id
+        )
+    if viewer_id is None:
+        return select(*statuses.c, *ACCOUNT_COLUMNS, false().label("favourited")).select_from(joined)
+    favourite = Favourite.__table__.alias("viewer_favourite")
+    joined = joined.outerjoin(
+        favourite, and_(favourite.c.status_id == statuses.c.id, favourite.c.account_id == viewer_id)
+    )
+    return select(*statuses.c, *ACCOUNT_COLUMNS, favourite.c.id.is_not(None).label("favourited")).select_from(
+        joined
+    )
+
+
+# -- paging -------------------------------------------------------------------------------------
+
+Bound = int | BindParameter[int]
+
+
+@dataclass(frozen=True)
+class PageBounds:
+    """A page's cursors and limit as bind parameters: for a statement built once and executed with
+    each page's values (see `timelines.repository`)."""
+
+    max_id: Bound | None
+    since_id: Bound | None
+    min_id: Bound | None
+    limit: Bound
+
+
+def paged(
+    stmt: Select[*Columns],
+    cursor: ColumnElement[int] | QueryableAttribute[int],
+    page: Page | PageBounds,
+) -> Select[*Columns]:
+    """Mastodon's cursors: `max_id` (older than), `since_id` (newer than, newest first) and
+    `min_id` (the page just newer than it: fetched oldest first, `in_page_order` flips it)."""
+    if page.max_id is not None:
+        stmt = stmt.where(cursor < page.max_id)
+    if page.since_id is not None:
+        stmt = stmt.where(cursor > page.since_id)
+    if page.min_id is not None:
+        return stmt.where(cursor > page.min_id).order_by(cursor.asc()).limit(page.limit)
+    return stmt.order_by(cursor.desc()).limit(page.limit)
+
+
+def in_page_order(rows: Sequence[T], page: Page) -> list[T]:
+    return list(reversed(rows)) if page.min_id is not None else list(rows)
+
+
+# -- reads ----------------------------------------------------------------------------------------
+
+
+def visible_statuses(session: Session, ids: Sequence[int], viewer_id: int | None) -> list[StatusRow]:
+    """The visible ones among `ids`, ready to render, in no particular order."""
+    if not ids:
+        return []
+    stmt = renderable(viewer_id).where(statuses.c.id.in_(list(ids)), visible_to(viewer_id))
+    return cast("list[StatusRow]", list(session.execute(stmt).all()))
+
+
+def visible_status(session: Session, status_id: int | None, viewer_id: int | None) -> StatusRow | None:
+    if status_id is None:
+        return None
+    rows = visible_statuses(session, [status_id], viewer_id)
+    return rows[0] if rows else None
+
+
+def status_by_id(session: Session, status_id: int) -> Status | None:
+    return session.get(Status, status_id)
+
+
+def ancestor_ids(session: Session, start: int | None, limit: int) -> list[int]:
+    """The chain of statuses `start` begins (itself, what it replies to, ...), at most `limit`:
+    one recursive query up `in_reply_to_id`, by primary key."""
+    if start is None:
+        return []
+    walk = (
+        select(statuses.c.id, statuses.c.in_reply_to_id, literal(1).label("depth"))
+        .where(statuses.c.id == start)
+        .cte(recursive=True)
+    )
+    parent = statuses.alias("parent")
+    walk = walk.union_all(
+        select(parent.c.id, parent.c.in_reply_to_id, walk.c.depth + 1)
+        .where(parent.c.id == walk.c.in_reply_to_id)
+        .where(walk.c.depth < limit)
+    )
+    return list(session.scalars(select(walk.c.id)))
+
+
+def descendant_ids(session: Session, root: int, limit: int) -> list[int]:
+    """The replies below `root`, at any depth, the oldest `limit`: one recursive query down the
+    `(in_reply_to_id, id)` index."""
+    walk = (
+        select(statuses.c.id, literal(1).label("depth"))
+        .where(statuses.c.in_reply_to_id == root)
+        .cte(recursive=True)
+    )
+    child = statuses.alias("child")
+    walk = walk.union_all(
+        select(child.c.id, walk.c.depth + 1)
+        .where(child.c.in_reply_to_id == walk.c.id)
+        .where(walk.c.depth < limit)
+    )
+    return list(session.scalars(select(walk.c.id).order_by(walk.c.id).limit(limit)))
+
+
+# -- writes (and the accounts they need) ------------------------------------------------------
 
 
 def account(session: Session, account_id: int, *, fresh: bool = False) -> Account | None:
@@ -226,7 +451,7 @@ def claim_idempotency_key(
         .values(account_id=account_id, key=key, created_at=now)
         .on_conflict_do_nothing(index_elements=["account_id", "key"])
     )
-    if inserted.rowcount == 1:
+    if affected_rows(inserted) == 1:
         return None
     return session.scalar(
         select(IdempotencyKey)

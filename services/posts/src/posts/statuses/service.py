@@ -36,12 +36,13 @@ from microblog_common.errors import invalid as common_invalid
 from microblog_common.ids import new_id, parse_id
 from posts import events
 from posts.languages import normalise
-from posts.models import VISIBILITIES, Account, Status
+from posts.models import VISIBILITIES, Account, Status, StatusEdit
 from posts.replica import service as replica
 from posts.runtime import Runtime
-from posts.statuses import queries, repository
+from posts.statuses import repository
 from posts.statuses import text as post_text
-from posts.statuses.rendering import status_json
+from posts.statuses.rendering import account_json, edit_json, status_json
+from posts.statuses.repository import StatusRow, as_account
 from posts.statuses.schemas import EditForm, StatusForm
 
 log = structlog.get_logger(__name__)
@@ -201,7 +202,7 @@ def check_draft(
     in_reply_to_id = None
     if form.in_reply_to_id is not None:
         in_reply_to_id = parse_id(form.in_reply_to_id)
-        if queries.one(session, in_reply_to_id, author.id) is None:
+        if repository.visible_status(session, in_reply_to_id, author.id) is None:
             raise NotFound(REPLY_NOT_FOUND)
     return Draft(
         text=text,
@@ -275,8 +276,8 @@ def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -
     now = datetime.now(UTC)
     parent = None
     if draft.in_reply_to_id is not None:
-        parent = session.get(Status, draft.in_reply_to_id)
-        if parent is not None and queries.one(session, parent.id, author.id) is None:
+        parent = repository.status_by_id(session, draft.in_reply_to_id)
+        if parent is not None and repository.visible_status(session, parent.id, author.id) is None:
             parent = None
     rendered = _render(session, runtime, draft.text)
     status = Status(
@@ -320,11 +321,33 @@ def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -
     return status
 
 
-def rendered(session: Session, runtime: Runtime, status_id: int, viewer_id: int | None, **kw: Any) -> dict:
-    row = queries.one(session, status_id, viewer_id)
+def rendered(
+    session: Session, runtime: Runtime, status_id: int, viewer_id: int | None, *, with_source: bool = False
+) -> dict[str, Any]:
+    row = repository.visible_status(session, status_id, viewer_id)
     if row is None:
         raise NotFound()
-    return status_json(row, viewer_id, runtime.urls, **kw)
+    return status_json(row, viewer_id, runtime.urls, with_source=with_source)
+
+
+def rendered_many(
+    session: Session, runtime: Runtime, ids: list[int], viewer_id: int | None
+) -> list[dict[str, Any]]:
+    """The visible ones among `ids`, in the order asked."""
+    rows = {r.id: r for r in repository.visible_statuses(session, ids, viewer_id)}
+    return [status_json(rows[i], viewer_id, runtime.urls) for i in ids if i in rows]
+
+
+def history(
+    session: Session, runtime: Runtime, status_id: str, viewer_id: int | None
+) -> list[dict[str, Any]]:
+    """The StatusEdit list, original first (a status never edited: itself)."""
+    row = repository.visible_status(session, parse_id(status_id), viewer_id)
+    if row is None:
+        raise NotFound()
+    author = account_json(as_account(row), runtime.urls)
+    revisions: list[StatusEdit] | list[StatusRow] = repository.edits(session, row.id) or [row]
+    return [edit_json(revision, author) for revision in revisions]
 
 
 def edit(session: Session, runtime: Runtime, viewer_id: int, status_id: str, form: EditForm) -> Status:
@@ -376,7 +399,7 @@ def edit(session: Session, runtime: Runtime, viewer_id: int, status_id: str, for
     return status
 
 
-def delete(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -> dict:
+def delete(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -> dict[str, Any]:
     """Returns the deleted status as JSON with its source `text` (for delete-and-redraft)."""
     status = repository.own_status_for_update(session, parse_id(status_id), viewer_id)
     if status is None:
@@ -402,7 +425,7 @@ def delete(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -
 
 
 def source(session: Session, status_id: str, viewer_id: int | None) -> dict[str, str]:
-    row = queries.one(session, parse_id(status_id), viewer_id)
+    row = repository.visible_status(session, parse_id(status_id), viewer_id)
     if row is None:
         raise NotFound()
     return {"id": str(row.id), "text": row.text, "spoiler_text": row.spoiler_text}

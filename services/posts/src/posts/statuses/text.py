@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import regex
@@ -89,7 +89,7 @@ def _mention_matcher(accounts: Mapping[str, MentionedAccount], host: str) -> Mat
     return match
 
 
-def _hashtag_matcher(tag_url) -> Matcher:
+def _hashtag_matcher(tag_url: Callable[[str], str]) -> Matcher:
     def match(line: str) -> Iterable[Span]:
         for m in HASHTAG.finditer(line):
             name = m.group(1)
@@ -104,6 +104,8 @@ def _hashtag_matcher(tag_url) -> Matcher:
     return match
 
 
-def content_html(text: str, accounts: Mapping[str, MentionedAccount], host: str, tag_url) -> str:
+def content_html(
+    text: str, accounts: Mapping[str, MentionedAccount], host: str, tag_url: Callable[[str], str]
+) -> str:
     """The HTML of a post: paragraphs, line breaks, links, linked mentions and hashtags."""
     return paragraphs_html(text, (_mention_matcher(accounts, host), _hashtag_matcher(tag_url)))

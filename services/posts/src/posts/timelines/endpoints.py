@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -14,6 +14,7 @@ from microblog_common.pagination import Page, link_headers, page_params
 from posts.runtime import Runtime, RuntimeDep
 from posts.statuses.entities import StatusEntity
 from posts.timelines import service
+from posts.timelines.repository import TimelinePage
 
 router = APIRouter(tags=["timelines"])
 
@@ -47,7 +48,7 @@ OriginFilters = Annotated[Origin, Depends(origin_filters)]
 
 
 def _page(
-    request: Request, runtime: Runtime, page: Page, viewer: int | None, result: tuple[list[Any], list[int]]
+    request: Request, runtime: Runtime, page: Page, viewer: int | None, result: TimelinePage
 ) -> Response:
     rows, cursors = result
     return Response(
