@@ -14,6 +14,10 @@ SERVER_PACKAGES := postgresql rabbitmq-server docker-compose chromium
 COMPOSE_FILE ?= $(firstword $(wildcard compose.yaml compose.yml docker-compose.yml docker-compose.yaml \
 	infra/compose.yaml infra/compose.yml infra/docker-compose.yml infra/docker-compose.yaml))
 COMPOSE_ARGS := $(if $(COMPOSE_FILE),-f $(COMPOSE_FILE))
+# What mypy checks (strict, configured in pyproject.toml's [tool.mypy]): the libraries, the gateway
+# and every service's code (tests and migrations are excluded there). Its cache (.mypy_cache/)
+# makes a run after a small change take seconds.
+MYPY_PATHS := libs/common/src libs/devstack/src gateway/src $(sort $(wildcard services/*/src))
 
 .PHONY: help setup servers bench-tools run stack test lint up down bench
 
@@ -21,7 +25,7 @@ help:
 	@echo "make run     everything in one process on http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make stack   one process per service over local PostgreSQL and RabbitMQ (foreground)"
 	@echo "make test    lint and the whole test suite (what CI runs)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff check, ruff format --check and mypy --strict"
 	@echo "make up      containers (docker compose); make down stops them"
 	@echo "make bench   the benchmarks: gateway, auth, posts, translate, notify, search (results in bench/results/)"
 	@echo "make setup   install uv if missing, then the locked dependencies"
@@ -66,14 +70,20 @@ run: setup
 stack: setup servers
 	$(UV) run python -m devstack stack
 
+# Every step runs even when one before it fails; the exit status is non-zero if any did.
 lint: setup
-	$(UV) run ruff check .
+	@rc=0; \
+	echo "== ruff check"; $(UV) run ruff check . || rc=1; \
+	echo "== ruff format --check"; $(UV) run ruff format --check . || rc=1; \
+	echo "== mypy"; $(UV) run mypy $(MYPY_PATHS) || rc=1; \
+	exit $$rc
 
-# Both steps run even when the first fails, so one CI run reports everything; the exit status
-# is non-zero if either failed. pytest's "no tests collected" (5) is not a failure here.
+# Every step runs even when one before it fails, so one CI run reports everything; the exit
+# status is non-zero if any failed. pytest's "no tests collected" (5) is not a failure here.
 test: setup servers
 	@rc=0; \
 	echo "== ruff check"; $(UV) run ruff check . || rc=1; \
+	echo "== mypy"; $(UV) run mypy $(MYPY_PATHS) || rc=1; \
 	echo "== pytest"; $(UV) run pytest $(PYTEST_ARGS); prc=$$?; \
 	if [ $$prc -eq 5 ]; then echo "pytest collected no tests"; elif [ $$prc -ne 0 ]; then rc=$$prc; fi; \
 	exit $$rc
