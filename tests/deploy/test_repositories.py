@@ -40,7 +40,7 @@ BUILDERS = frozenset(
 TABLE_METHODS = frozenset({"select", "insert", "update", "delete"})
 # Shared helpers that build a statement (`dialect_insert(session)(Model)...`).
 SHARED_BUILDERS = {"microblog_common.sql": frozenset({"dialect_insert"})}
-SESSION_NAMES = frozenset({"session", "conn", "connection", "connection_"})
+SESSION_NAMES = frozenset({"session", "conn", "connection"})
 SESSION_TYPES = frozenset({"Session", "AsyncSession", "Connection", "AsyncConnection"})
 SESSION_FACTORIES = frozenset({"unit_of_work", "read_session", "begin", "connect", "session", "Session"})
 
