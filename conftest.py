@@ -83,3 +83,17 @@ def rabbitmq_url(rabbitmq_server: RabbitMQServer) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield rabbitmq_server.create_vhost(name)
     rabbitmq_server.delete_vhost(name)
+
+
+# `make test` runs the suite on two xdist workers (`--dist loadgroup`). The end-to-end scenarios
+# share one running microblog per mode (tests/e2e/conftest.py), so they all go to one worker; the
+# integration modules, each starting a stack of its own, to one worker too, so no more than two
+# stacks ever compete for the machine's cores.
+GROUPS = {"tests/e2e/": "e2e", "tests/integration/": "integration"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for prefix, group in GROUPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))

@@ -83,7 +83,7 @@ class Microblog:
 
 MODES = ["embedded", "local"]
 # `pytestmark = WITH_WORKERS`: the module's scenarios also run with the event lanes as workers.
-WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="module")
+WITH_WORKERS = pytest.mark.parametrize("microblog", [*MODES, "workers"], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +95,10 @@ def translator() -> Iterator[tuple[MicrosoftTranslator, str]]:
         yield stand_in, url
 
 
-@pytest.fixture(scope="module", params=MODES)
+# One microblog per mode for the whole session (a stack takes 10-30 s to start): the scenarios of
+# every module share it, each with accounts of its own (unique names), and pytest runs all the
+# scenarios of one mode together.
+@pytest.fixture(scope="session", params=MODES)
 def microblog(request, tmp_path_factory, translator):
     translate = translate_env(translator[1])
     if request.param == "embedded":

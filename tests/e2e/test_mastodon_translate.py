@@ -21,6 +21,7 @@ import pytest
 from mastodon import Mastodon, MastodonAPIError, MastodonNotFoundError, MastodonServiceUnavailableError
 
 from devstack.embedded_process import EmbeddedProcess
+from devstack.mail import MailFolder
 from devstack.translation_providers import MicrosoftTranslator
 from tests.e2e.conftest import E2E_GATEWAY_ENV, EVENTUAL, Microblog, eventually
 from tests.e2e.test_mastodon_accounts import SCOPES, _register
@@ -192,8 +193,9 @@ def _bearer(api: Mastodon) -> dict[str, str]:
 def untranslated(tmp_path_factory) -> Iterator[Microblog]:
     """The embedded mode with no translation provider configured."""
     env = {**E2E_GATEWAY_ENV, "LANGUAGE_LOW_ACCURACY": "true"}  # posts ready at once: not under test here
-    with EmbeddedProcess(tmp_path_factory.mktemp("untranslated") / "data", env=env) as run:
-        yield Microblog("embedded", run.gateway_url, run.database_urls)
+    data = tmp_path_factory.mktemp("untranslated") / "data"
+    with EmbeddedProcess(data, env=env) as run:
+        yield Microblog("embedded", run.gateway_url, run.database_urls, MailFolder(data / "mail"))
 
 
 def test_without_a_provider_translation_is_off(untranslated):

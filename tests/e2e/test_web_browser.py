@@ -39,7 +39,7 @@ from tests.e2e.browser import (
 
 # The whole scenario over the local processes (PostgreSQL, RabbitMQ, a process per service);
 # `test_web_pages.py` runs the pages over HTTP in both run modes.
-pytestmark = pytest.mark.parametrize("microblog", ["local"], indirect=True, scope="module")
+pytestmark = pytest.mark.parametrize("microblog", ["local"], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="module")

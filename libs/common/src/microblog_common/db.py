@@ -14,6 +14,8 @@ after `DB_POOL_RECYCLE_SECONDS` instead, and a request that meets a connection t
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -50,7 +52,7 @@ def create_db_engine(
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -62,6 +64,24 @@ def create_db_engine(
     return create_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=pool_recycle, **options
     )
+
+
+def _use_wal(cur: Any) -> None:
+    """WAL, set once per database file. Switching needs the file to itself, and SQLite answers
+    "database is locked" at once (no busy wait) while the service's other pools open their first
+    connections to a new file: check first, and retry the switch briefly."""
+    deadline = time.monotonic() + 10
+    while True:
+        cur.execute("PRAGMA journal_mode")
+        if str(cur.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -3,6 +3,8 @@ exists, so response times don't reveal which addresses have accounts."""
 
 from __future__ import annotations
 
+import threading
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -22,9 +24,11 @@ class Passwords:
             type=Type.ID,
         )
         self._dummy_hash: str | None = None
+        self._slots = threading.BoundedSemaphore(settings.password_hash_concurrency)
 
     def hash(self, password: str) -> str:
-        return self.hasher.hash(password)
+        with self._slots:
+            return self.hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """`password_hash` None (no such account) still spends one verification's time."""
@@ -34,7 +38,8 @@ class Passwords:
             password_hash = self._dummy_hash
             password = password + "\0"  # never matches the dummy
         try:
-            return self.hasher.verify(password_hash, password)
+            with self._slots:
+                return self.hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 

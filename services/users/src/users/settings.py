@@ -41,6 +41,9 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
     argon2_parallelism: int = 4
+    # How many hashes run at once (each takes ARGON2_MEMORY_COST_KIB of memory and a core): a burst
+    # of sign-ins queues here instead of taking the process's memory and every request thread.
+    password_hash_concurrency: int = Field(2, ge=1)
 
     # Uploaded avatars and headers: a folder (served by this service at /system/media/) or an
     # S3-compatible bucket (served from its public URL).

@@ -23,7 +23,7 @@ from posts.models import Account
 from posts.runtime import Runtime
 from posts.statuses import repository as statuses
 from posts.statuses.repository import StatusRow
-from posts.statuses.service import snapshot
+from posts.statuses.service import known_account, snapshot
 
 
 def _visible(session: Session, status_id: str, viewer_id: int | None) -> StatusRow:
@@ -34,6 +34,7 @@ def _visible(session: Session, status_id: str, viewer_id: int | None) -> StatusR
 
 
 def favourite(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -> int:
+    known_account(session, runtime, viewer_id)  # so `favourited_by` lists the favouriter at once
     row = _visible(session, status_id, viewer_id)
     now = datetime.now(UTC)
     favourite_id = new_id()

@@ -132,12 +132,23 @@ def author_account(session: Session, runtime: Runtime, account_id: int, form: St
                 "The users service is unavailable, so your default post privacy and sensitivity "
                 "can't be checked; try again in a moment, or give visibility and sensitive"
             ) from None
-    account = repository.account(session, account_id)
-    if fetched is None and account is None:
-        fetched = _current_snapshot(runtime, account_id)
-    if fetched is not None:
-        replica.apply_fetched_snapshot(session, fetched)
-        account = repository.account(session, account_id, fresh=True)
+    if fetched is None:
+        return known_account(session, runtime, account_id)
+    replica.apply_fetched_snapshot(session, fetched)
+    return _replicated(session, account_id, fresh=True)
+
+
+def known_account(session: Session, runtime: Runtime, account_id: int) -> Account:
+    """The caller's account in the replica; one the replica doesn't know yet (acting the moment
+    after signing up, before `user.registered` got here) is asked of the users service."""
+    if repository.account(session, account_id) is None:
+        replica.apply_fetched_snapshot(session, _current_snapshot(runtime, account_id))
+        return _replicated(session, account_id, fresh=True)
+    return _replicated(session, account_id)
+
+
+def _replicated(session: Session, account_id: int, *, fresh: bool = False) -> Account:
+    account = repository.account(session, account_id, fresh=fresh)
     if account is None:
         raise ServiceUnavailable("Your account is not known to the posts service yet; try again in a moment")
     return account

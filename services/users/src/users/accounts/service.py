@@ -162,9 +162,12 @@ def register(session: Session, runtime: Runtime, new: NewAccount) -> Account:
 
 def authenticate(session: Session, runtime: Runtime, identifier: str, password: str) -> Account | None:
     """The account whose email (or username) and password these are, or None. Unknown accounts
-    and wrong passwords take the same time and give the same answer."""
+    and wrong passwords take the same time and give the same answer. Ends the caller's (read-only)
+    transaction first: the check can wait its turn for a hashing slot, and must not hold a pooled
+    connection meanwhile."""
     found = repository.credentials_for_login(session, identifier) if identifier else None
     user = found[1] if found else None
+    session.commit()
     if not runtime.passwords.verify(user.password_hash if user else None, password) or found is None:
         return None
     account, user = found
