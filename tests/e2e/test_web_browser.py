@@ -40,6 +40,9 @@ from tests.e2e.browser import (
 # The whole scenario over the local processes (PostgreSQL, RabbitMQ, a process per service);
 # `test_web_pages.py` runs the pages over HTTP in both run modes.
 pytestmark = pytest.mark.parametrize("microblog", ["local"], indirect=True, scope="session")
+# What arrives live crosses the broker and a stream; on a busy 2-core machine (the suite runs on
+# two workers) that can take longer than Playwright's 5 s default.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
