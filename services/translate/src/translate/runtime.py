@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request
 
 from translate.providers import Provider, build_provider
@@ -20,6 +21,9 @@ class Runtime:
     settings: Settings
     provider: Provider | None
     languages: LanguageCache | None
+    # Worker threads running a request's queries, at most the pool's connections: more would
+    # only wait on the pool (or open overflow connections to close again) and contend for the GIL.
+    db_limiter: CapacityLimiter
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -33,7 +37,7 @@ class Runtime:
             if provider is not None
             else None
         )
-        return cls(settings, provider, languages)
+        return cls(settings, provider, languages, CapacityLimiter(settings.db_pool_size))
 
     async def aclose(self) -> None:
         if self.provider is not None:

@@ -63,7 +63,8 @@ _STATUS_BY_ID = select(
 
 
 def status(session: Session, status_id: int) -> StatusRow | None:
-    row = session.execute(_STATUS_BY_ID, {"status_id": status_id}).one_or_none()
+    # Core, on the session's connection: no ORM execution layer for a read of plain columns.
+    row = session.connection().execute(_STATUS_BY_ID, {"status_id": status_id}).one_or_none()
     if row is None:
         return None
     return StatusRow(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -46,7 +47,7 @@ async def translate(
     identity: Reader,
     form: Annotated[TranslateForm, body(TranslateForm)],
     accept_language: Annotated[str | None, Header(max_length=1000)] = None,
-) -> JSONResponse:
+) -> Response:
     """The status translated into `lang` (else the viewer's language, else `Accept-Language`, else
     English): 404 for a status the viewer can't see (or not yet known here), 403 for a private or
     direct one they can, 422 for its own language or one the provider lacks, 429 over the
@@ -58,6 +59,7 @@ async def translate(
         raise NotFound()
     answer = await service.translate_status(
         get_database(request),
+        runtime.db_limiter,
         runtime.settings,
         runtime.provider,
         runtime.languages,
@@ -66,7 +68,9 @@ async def translate(
         form.lang,
         accept_language,
     )
-    return JSONResponse(answer.translation, headers=answer.rate.headers())
+    return Response(
+        orjson.dumps(answer.translation), media_type="application/json", headers=answer.rate.headers()
+    )
 
 
 @router.get("/api/v1/instance/translation_languages", response_model=dict[str, list[str]])

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Delete, bindparam, delete, select, update
+from sqlalchemy import Delete, Select, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import affected_rows, dialect_insert
@@ -32,15 +32,22 @@ class CacheEntry:
     detected_language: str | None
 
 
-_CACHED = select(
-    _TRANSLATIONS.c.text_hash, _TRANSLATIONS.c.translated, _TRANSLATIONS.c.detected_language
-).where(
-    _TRANSLATIONS.c.provider == bindparam("provider"),
-    _TRANSLATIONS.c.source_language == bindparam("source_language"),
-    _TRANSLATIONS.c.target_language == bindparam("target_language"),
-    _TRANSLATIONS.c.text_hash.in_(bindparam("hashes", expanding=True)),
-    _TRANSLATIONS.c.expires_at > bindparam("now"),
-)
+def _cached_statement(count: int) -> Select[tuple[str, str, str | None]]:
+    # Fixed placeholders rather than an expanding IN: an expanding parameter is rendered again on
+    # every execution, and a status has at most two texts.
+    return select(
+        _TRANSLATIONS.c.text_hash, _TRANSLATIONS.c.translated, _TRANSLATIONS.c.detected_language
+    ).where(
+        _TRANSLATIONS.c.provider == bindparam("provider"),
+        _TRANSLATIONS.c.source_language == bindparam("source_language"),
+        _TRANSLATIONS.c.target_language == bindparam("target_language"),
+        _TRANSLATIONS.c.text_hash.in_([bindparam(f"hash_{i}") for i in range(count)]),
+        _TRANSLATIONS.c.expires_at > bindparam("now"),
+    )
+
+
+# What one status's texts (content, content warning) take: one statement per count, built once.
+_CACHED = {count: _cached_statement(count) for count in (1, 2)}
 
 
 def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[CacheKey, CacheEntry]:
@@ -50,16 +57,19 @@ def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[Ca
         return {}
     first = keys[0]
     assert all(k[:3] == first[:3] for k in keys), "one status's texts share provider, source and target"
-    rows = session.execute(
-        _CACHED,
-        {
-            "provider": first.provider,
-            "source_language": first.source_language,
-            "target_language": first.target_language,
-            "hashes": [k.text_hash for k in keys],
-            "now": now,
-        },
-    )
+    params: dict[str, object] = {
+        "provider": first.provider,
+        "source_language": first.source_language,
+        "target_language": first.target_language,
+        "now": now,
+    }
+    statement = _CACHED.get(len(keys))
+    if statement is None:  # not a status's texts; still answered right
+        statement = _cached_statement(len(keys))
+    params.update((f"hash_{i}", key.text_hash) for i, key in enumerate(keys))
+    # Core, on the session's connection: the ORM's execution layer has nothing to add to a
+    # read of plain columns, and this runs on every translation.
+    rows = session.connection().execute(statement, params)
     by_hash = {k.text_hash: k for k in keys}
     return {by_hash[r.text_hash]: CacheEntry(r.translated, r.detected_language) for r in rows}
 
@@ -160,7 +170,9 @@ _TAKEN = select(_WINDOWS.c.count).where(
 
 
 def taken(session: Session, subject: str, window_start: int) -> int:
-    count = session.scalar(_TAKEN, {"subject": subject, "window_start": window_start})
+    """How many translations the window holds (0: none yet)."""
+    params = {"subject": subject, "window_start": window_start}
+    count = session.connection().execute(_TAKEN, params).scalar_one_or_none()
     return int(count or 0)
 
 

@@ -2,10 +2,12 @@
 of the status (never a call to the posts service) and through its own cache.
 
 A request goes in three steps so that no database connection is held while the provider works:
-1. `plan` (one short transaction): the status, whether the viewer may see it (404) and whether it
-   may be translated at all (403: only public and unlisted statuses), the target language (422),
-   the texts (content as HTML, content warning), which of them the cache holds, and, when some
-   must go to the provider, one count against the viewer's rate limit (429);
+1. `plan` (reads, no transaction: a cache hit writes nothing): the status, whether the viewer may
+   see it (404) and whether it may be translated at all (403: only public and unlisted statuses),
+   the target language (422), the texts (content as HTML, content warning), which of them the
+   cache holds and, when it holds them all, the viewer's count in the rate limit's window; when
+   some must go to the provider, `count_against_limit` (one short transaction) takes one from
+   the viewer's rate limit (429): only translations the provider makes count;
 2. the provider translates what the cache lacked (each text split to fit the provider's limit and
    joined again); on failure the count is given back and the client gets the provider's 503;
 3. `remember` (one short transaction): the new translations go into the cache, unless the status
@@ -16,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 import anyio
 import nh3
 import structlog
+from anyio import CapacityLimiter
 from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
@@ -98,12 +103,18 @@ class RateLimit:
         )
 
     def headers(self) -> dict[str, str]:
-        reset = datetime.fromtimestamp(self.reset_at, tz=UTC).isoformat(timespec="microseconds")
         return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
-            "X-RateLimit-Reset": reset.replace("+00:00", "Z"),
+            "X-RateLimit-Reset": _reset_stamp(self.reset_at),
         }
+
+
+@lru_cache(maxsize=64)
+def _reset_stamp(reset_at: int) -> str:
+    """ISO 8601 in UTC; the same for every request of a window, so formatted once."""
+    reset = datetime.fromtimestamp(reset_at, tz=UTC).isoformat(timespec="microseconds")
+    return reset.replace("+00:00", "Z")
 
 
 def window_of(settings: Settings, now: float) -> int:
@@ -228,24 +239,29 @@ def plan(
     found = repository.cached(session, [t.key for t in texts], now)
     missing = [t for t in texts if t.key not in found]
     window_start = window_of(settings, now.timestamp())
-    if not missing:
-        count = repository.taken(session, viewer.subject, window_start)
-        rate = RateLimit.after(settings, window_start, count)
-        return Plan(status, source, target, *codes, texts, found, rate, window_start, missing=missing)
-    taken = repository.take(session, viewer.subject, window_start, settings.translation_rate_limit)
+    # A hit only reports the count; a miss is counted (and its rate set) by `count_against_limit`.
+    taken = 0 if missing else repository.taken(session, viewer.subject, window_start)
+    rate = RateLimit.after(settings, window_start, taken)
+    return Plan(status, source, target, *codes, texts, found, rate, window_start, missing=missing)
+
+
+def count_against_limit(
+    session: Session, settings: Settings, provider: Provider, plan: Plan, viewer: Viewer
+) -> Plan:
+    """Counts a translation that needs the provider against the viewer's limit: the plan with
+    its rate, or 429 when the window is full. One statement, so concurrent requests can't both
+    take the last."""
+    taken = repository.take(session, viewer.subject, plan.window_start, settings.translation_rate_limit)
     if taken is None:
-        rate = RateLimit.after(settings, window_start, settings.translation_rate_limit)
-        retry_after = max(1, rate.reset_at - int(now.timestamp()))
+        rate = RateLimit.after(settings, plan.window_start, settings.translation_rate_limit)
+        retry_after = max(1, rate.reset_at - int(time.time()))
         TRANSLATIONS.labels(provider.key, "rate_limited").inc()
         raise TooManyRequests(
             f"Too many translations: at most {rate.limit} in {settings.translation_rate_limit_window_seconds}"
             f" seconds; try again in {retry_after} seconds",
             headers={**rate.headers(), "Retry-After": str(retry_after)},
         )
-    rate = RateLimit.after(settings, window_start, taken)
-    return Plan(
-        status, source, target, *codes, texts, found, rate, window_start, counted=True, missing=missing
-    )
+    return replace(plan, rate=RateLimit.after(settings, plan.window_start, taken), counted=True)
 
 
 def give_back(session: Session, plan: Plan, viewer: Viewer) -> None:
@@ -356,14 +372,34 @@ def translation_entity(
 # -- one request, end to end ------------------------------------------------------------------
 
 
-async def _in_transaction(db: Database, fn: Callable[..., T], *args: Any) -> T:
+async def _in_transaction(db: Database, limiter: CapacityLimiter, fn: Callable[..., T], *args: Any) -> T:
     """`fn(session, *args)` in its own short unit of work, on a worker thread."""
 
     def run() -> T:
         with db.unit_of_work() as session:
             return fn(session, *args)
 
-    return await anyio.to_thread.run_sync(run)
+    return await anyio.to_thread.run_sync(run, limiter=limiter)
+
+
+def _plan_and_count(
+    db: Database,
+    settings: Settings,
+    provider: Provider,
+    matrix: LanguageMatrix,
+    viewer: Viewer,
+    status_id: int,
+    lang: str | None,
+    accept_language: str | None,
+) -> Plan:
+    """The plan on a read-only session (autocommit: no BEGIN/COMMIT round trips for a hit), then,
+    only when the provider is needed, the count against the rate limit in a transaction."""
+    with db.read_only() as session:
+        planned = plan(session, settings, provider, matrix, viewer, status_id, lang, accept_language)
+    if not planned.missing:
+        return planned
+    with db.unit_of_work() as session:
+        return count_against_limit(session, settings, provider, planned, viewer)
 
 
 @dataclass(frozen=True)
@@ -374,6 +410,7 @@ class Answer:
 
 async def translate_status(
     db: Database,
+    limiter: CapacityLimiter,
     settings: Settings,
     provider: Provider,
     languages: LanguageCache,
@@ -382,14 +419,26 @@ async def translate_status(
     lang: str | None,
     accept_language: str | None,
 ) -> Answer:
+    """`limiter` bounds the worker threads that hold a database connection (the pool's size), so a
+    burst waits on the event loop rather than in threads contending for connections."""
     viewer = Viewer.of(identity)
     try:
         matrix = await languages.get()
     except ProviderError as exc:
         TRANSLATIONS.labels(provider.key, "provider_error").inc()
         raise as_api_error(exc) from None
-    planned = await _in_transaction(
-        db, plan, settings, provider, matrix, viewer, status_id, lang, accept_language
+    # One hop to a worker thread for the whole plan (its queries are blocking I/O).
+    planned = await anyio.to_thread.run_sync(
+        _plan_and_count,
+        db,
+        settings,
+        provider,
+        matrix,
+        viewer,
+        status_id,
+        lang,
+        accept_language,
+        limiter=limiter,
     )
     if not planned.missing:
         TRANSLATIONS.labels(provider.key, "cache").inc()
@@ -397,10 +446,10 @@ async def translate_status(
     try:
         translated = await translate_missing(provider, planned)
     except ProviderError as exc:
-        await _in_transaction(db, give_back, planned, viewer)
+        await _in_transaction(db, limiter, give_back, planned, viewer)
         TRANSLATIONS.labels(provider.key, "provider_error").inc()
         raise as_api_error(exc) from None
-    cached = await _in_transaction(db, remember, settings, planned, translated)
+    cached = await _in_transaction(db, limiter, remember, settings, planned, translated)
     TRANSLATIONS.labels(provider.key, "provider").inc()
     log.info(
         "status_translated",
