@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Delete, Select, bindparam, delete, select, update
+from sqlalchemy import Delete, Select, and_, bindparam, delete, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import affected_rows, dialect_insert
@@ -32,46 +32,80 @@ class CacheEntry:
     detected_language: str | None
 
 
-def _cached_statement(count: int) -> Select[tuple[str, str, str | None]]:
-    # Fixed placeholders rather than an expanding IN: an expanding parameter is rendered again on
-    # every execution, and a status has at most two texts.
-    return select(
-        _TRANSLATIONS.c.text_hash, _TRANSLATIONS.c.translated, _TRANSLATIONS.c.detected_language
-    ).where(
-        _TRANSLATIONS.c.provider == bindparam("provider"),
-        _TRANSLATIONS.c.source_language == bindparam("source_language"),
-        _TRANSLATIONS.c.target_language == bindparam("target_language"),
-        _TRANSLATIONS.c.text_hash.in_([bindparam(f"hash_{i}") for i in range(count)]),
-        _TRANSLATIONS.c.expires_at > bindparam("now"),
+def _lookup_statement(count: int) -> Select[tuple[int | None, str | None, str | None, str | None]]:
+    """The viewer's count in the window and the unexpired cache entries of `count` texts, in one
+    round trip: a row of the count joined to the entries (one row, with no entry, when none is
+    cached). Fixed placeholders rather than an expanding IN: an expanding parameter is rendered
+    again on every execution, and a status has at most two texts."""
+    taken = (
+        select(_WINDOWS.c.count)
+        .where(
+            _WINDOWS.c.subject == bindparam("subject"),
+            _WINDOWS.c.window_start == bindparam("window_start"),
+        )
+        .scalar_subquery()
     )
+    one_row = select(literal_column("1").label("one")).subquery("one_row")
+    entries = one_row.outerjoin(
+        _TRANSLATIONS,
+        and_(
+            _TRANSLATIONS.c.provider == bindparam("provider"),
+            _TRANSLATIONS.c.source_language == bindparam("source_language"),
+            _TRANSLATIONS.c.target_language == bindparam("target_language"),
+            _TRANSLATIONS.c.text_hash.in_([bindparam(f"hash_{i}") for i in range(count)]),
+            _TRANSLATIONS.c.expires_at > bindparam("now"),
+        ),
+    )
+    return select(
+        taken.label("taken"),
+        _TRANSLATIONS.c.text_hash,
+        _TRANSLATIONS.c.translated,
+        _TRANSLATIONS.c.detected_language,
+    ).select_from(entries)
 
 
-# What one status's texts (content, content warning) take: one statement per count, built once.
-_CACHED = {count: _cached_statement(count) for count in (1, 2)}
+# One status's texts (content, content warning): one statement per count, built once.
+_LOOKUPS = {count: _lookup_statement(count) for count in (1, 2)}
 
 
-def cached(session: Session, keys: Sequence[CacheKey], now: datetime) -> dict[CacheKey, CacheEntry]:
-    """The unexpired entries of `keys` (one provider, source and target: one status's texts), in
-    one query along the primary key (a statement built once, run with bound values)."""
+@dataclass(frozen=True)
+class Lookup:
+    found: dict[CacheKey, CacheEntry]
+    taken: int  # translations counted in the rate limit's window (0: none yet)
+
+
+def lookup(
+    session: Session, keys: Sequence[CacheKey], now: datetime, subject: str, window_start: int
+) -> Lookup:
+    """What a translation reads: the unexpired entries of `keys` (one provider, source and target:
+    one status's texts) along the cache's primary key, and `subject`'s count in the window along
+    the rate limit's, in one query."""
     if not keys:
-        return {}
+        return Lookup({}, taken(session, subject, window_start))
     first = keys[0]
     assert all(k[:3] == first[:3] for k in keys), "one status's texts share provider, source and target"
     params: dict[str, object] = {
+        "subject": subject,
+        "window_start": window_start,
         "provider": first.provider,
         "source_language": first.source_language,
         "target_language": first.target_language,
         "now": now,
     }
-    statement = _CACHED.get(len(keys))
-    if statement is None:  # not a status's texts; still answered right
-        statement = _cached_statement(len(keys))
     params.update((f"hash_{i}", key.text_hash) for i, key in enumerate(keys))
-    # Core, on the session's connection: the ORM's execution layer has nothing to add to a
-    # read of plain columns, and this runs on every translation.
-    rows = session.connection().execute(statement, params)
+    statement = _LOOKUPS.get(len(keys))
+    if statement is None:  # not one status's texts; still answered right
+        statement = _lookup_statement(len(keys))
+    # Core, on the session's connection: the ORM's execution layer has nothing to add to a read
+    # of plain columns, and this runs on every translation.
+    rows = session.connection().execute(statement, params).all()
     by_hash = {k.text_hash: k for k in keys}
-    return {by_hash[r.text_hash]: CacheEntry(r.translated, r.detected_language) for r in rows}
+    found = {
+        by_hash[r.text_hash]: CacheEntry(r.translated, r.detected_language)
+        for r in rows
+        if r.text_hash is not None and r.translated is not None
+    }
+    return Lookup(found, int(rows[0].taken or 0) if rows else 0)
 
 
 @cache

@@ -236,13 +236,12 @@ def plan(
     codes = (matrix.provider_code(source) if source is not None else None, matrix.provider_code(target))
     texts = _source_texts(status, provider, source, target)
     now = datetime.now(UTC)
-    found = repository.cached(session, [t.key for t in texts], now)
-    missing = [t for t in texts if t.key not in found]
     window_start = window_of(settings, now.timestamp())
-    # A hit only reports the count; a miss is counted (and its rate set) by `count_against_limit`.
-    taken = 0 if missing else repository.taken(session, viewer.subject, window_start)
-    rate = RateLimit.after(settings, window_start, taken)
-    return Plan(status, source, target, *codes, texts, found, rate, window_start, missing=missing)
+    read = repository.lookup(session, [t.key for t in texts], now, viewer.subject, window_start)
+    missing = [t for t in texts if t.key not in read.found]
+    # A hit reports the count as it is; a miss is counted (and its rate set) by `count_against_limit`.
+    rate = RateLimit.after(settings, window_start, read.taken)
+    return Plan(status, source, target, *codes, texts, read.found, rate, window_start, missing=missing)
 
 
 def count_against_limit(
