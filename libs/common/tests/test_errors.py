@@ -116,9 +116,11 @@ def _database_app(url: str):
     from sqlalchemy import text
 
     from microblog_common.db import Database, SessionDep
+    from microblog_common.db_errors import install_database_error_handlers
 
     app = FastAPI()
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.state.db = Database(url)
 
     @app.post("/cut")

@@ -12,7 +12,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -222,43 +221,8 @@ async def _client_left(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("The request body was cut short"), status_code=400)
 
 
-# SQLSTATE classes that say "the database can't do it right now", not "the request is wrong":
-# 08 connection exception, 40 transaction rollback (deadlock, serialization failure), 53
-# insufficient resources, 57 operator intervention (a terminated backend, a shutdown).
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")
-DATABASE_RETRY_AFTER_SECONDS = 1
-
-
-def is_transient_database_error(exc: BaseException) -> bool:
-    """Whether a database failure is one a retry can get past: the connection was cut (a
-    failover, a restart, a terminated backend), a deadlock or serialization failure, the pool or
-    SQLite's lock busy. Anything else (a broken query) is a bug and stays a 500."""
-    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):
-        return True  # no pooled connection became free in time
-    if not isinstance(exc, sa_exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    sqlstate = getattr(exc.orig, "pgcode", None)
-    if sqlstate:
-        return str(sqlstate)[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    return isinstance(exc, sa_exc.OperationalError) and "database is locked" in str(exc.orig)
-
-
-async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    """A database that can't answer right now is a 503 the client may retry, never a 500: the
-    request's transaction rolled back, so nothing it asked for happened."""
-    if not is_transient_database_error(error):
-        return await _unexpected(request, error)  # a bug
-    log.warning("database_unavailable", error_type=type(error).__name__, error=str(error).split("\n")[0])
-    return JSONResponse(
-        error_body("The database is unavailable right now; try again in a moment"),
-        status_code=503,
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-    )
-
-
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    """The catch-all 500: logged with its traceback, answered without internals."""
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return JSONResponse(error_body("Internal server error"), status_code=500)
 
@@ -268,11 +232,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClientDisconnect, _client_left)
-    # Handled before the catch-all: an answered 503 leaves the connection open for the next request
-    # (an exception reaching the server makes it close the connection after the 500).
-    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
-    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected_error)
 
 
 # -- the error format, as OpenAPI documents it ---------------------------------------------------

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
 
 from microblog_common.db import Database
+from microblog_common.db_errors import install_database_error_handlers
 from microblog_common.errors import install_error_handlers
 from microblog_common.events.bus import EventBus
 from microblog_common.events.consumer import EventHandlers
@@ -135,6 +136,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.runtime = spec.build_runtime(settings) if spec.build_runtime else None
     install_error_handlers(app)
+    install_database_error_handlers(app)
 
     async def check_database() -> None:
         # Threads of its own: a burst of requests (sign-ins hashing passwords) holding every thread

@@ -17,6 +17,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from microblog_common.db_errors import install_database_error_handlers
 from microblog_common.errors import ServiceUnavailable, install_error_handlers
 from microblog_common.health import health_router
 from microblog_common.lane import EventLane
@@ -63,6 +64,7 @@ def create_worker_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_database_error_handlers(app)
 
     async def check_database() -> None:
         await app.state.lane.run_sync(app.state.lane.db.ping)
