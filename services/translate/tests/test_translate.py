@@ -5,6 +5,8 @@ source and target languages, who may translate what, and the per-account rate li
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from devstack.translation_providers import fake_translate
 from microblog_common.mastodon.text import sanitise
 
@@ -69,6 +71,32 @@ def test_the_same_text_reaches_the_provider_once_whichever_status_carries_it(ser
     # Another target language is another translation.
     assert service.translate(first, bob, data={"lang": "es"}).json()["language"] == "es"
     assert service.provider_calls() == 2
+
+
+def test_a_cache_hit_opens_no_transaction_and_counts_nothing(service: Translate):
+    """A hit reads on the autocommit session and writes nothing (not the rate limit either: only
+    translations the provider makes count); a miss counts and caches in transactions."""
+    alice, bob = service.register("alice"), service.register("bob")
+    status = service.post(alice, "<p>Read me twice</p>")
+    engine = service.raw.app.state.db.engine  # the write engine; reads have their own
+    begun: list[object] = []
+
+    def record(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(engine, "begin", record)
+    try:
+        miss = service.translate(status, bob, data={"lang": "fr"})
+        assert miss.status_code == 200 and miss.headers["x-ratelimit-remaining"] == "59"
+        assert len(begun) == 2  # the count against the rate limit, then the cache write
+        begun.clear()
+        hit = service.translate(status, bob, data={"lang": "fr"})
+        assert hit.status_code == 200 and hit.json() == miss.json()
+        assert hit.headers["x-ratelimit-remaining"] == "59"
+        assert begun == []
+    finally:
+        event.remove(engine, "begin", record)
+    assert service.provider_calls() == 1
 
 
 def test_an_edited_status_is_translated_anew_and_a_deleted_one_leaves_nothing(service: Translate):
