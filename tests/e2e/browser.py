@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,24 +101,6 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
         for v in results.response["violations"]
         if v.get("impact") in BLOCKING
     ]
-
-
-def requires(base: str, feature: str) -> None:
-    """Skip (saying why) when the microblog doesn't serve what a scenario needs yet."""
-    probes = {
-        "streaming": lambda: httpx.get(f"{base}/api/v1/streaming/health", timeout=10).text == "OK",
-        "search": lambda: httpx.get(f"{base}/api/v2/search?q=x", timeout=10).status_code != 404,
-        "translation": lambda: (
-            bool(
-                httpx.get(f"{base}/api/v2/instance", timeout=10).json()["configuration"]["translation"][
-                    "enabled"
-                ]
-            )
-            and httpx.get(f"{base}/api/v1/instance/translation_languages", timeout=10).status_code == 200
-        ),
-    }
-    if not probes[feature]():
-        pytest.skip(f"this microblog does not serve {feature} (its service's API is not there or is off)")
 
 
 def screenshot(page: Any, name: str) -> Path:

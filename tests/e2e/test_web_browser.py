@@ -31,7 +31,6 @@ from tests.e2e.browser import (
     axe_violations,
     browser_session,
     new_person,
-    requires,
     screenshot,
     sign_in,
     sign_up,
@@ -165,7 +164,6 @@ def test_post_with_the_character_counter(alice):
 
 
 def test_the_followers_feed_updates_live(alice, bob, microblog):
-    requires(microblog.url, "streaming")
     bob.go("/home")
     expect(bob.page.locator("body")).to_have_attribute("data-live", "true")
     _post(alice, "A second post, for whoever is reading right now")
@@ -198,7 +196,6 @@ def test_reply_and_favourite_in_place(alice, bob):
 
 
 def test_a_notification_arrives_live_with_the_unread_badge(alice, bob, microblog):
-    requires(microblog.url, "streaming")
     page = alice.go("/home")
     expect(page.locator("body")).to_have_attribute("data-live", "true")
     badge = page.locator("#unread-badge")
@@ -224,7 +221,6 @@ def test_a_notification_arrives_live_with_the_unread_badge(alice, bob, microblog
 
 
 def test_search_with_a_typo_and_highlighted_matches(alice, bob, microblog):
-    requires(microblog.url, "search")
     _post(alice, "Sunflowers bloom in the garden this morning")
     page = bob.go("/search")
     page.get_by_label("Words to find").fill("sunflowrs garden")
@@ -242,7 +238,6 @@ def test_search_with_a_typo_and_highlighted_matches(alice, bob, microblog):
 
 
 def test_translate_a_post_in_place(alice, bob, microblog):
-    requires(microblog.url, "translation")
     _post(alice, "Hola a todos, hoy hace un día precioso en la ciudad", language="es")
     page = bob.go(f"/@{alice.person.username}")
     post = page.locator("article", has_text="Hola a todos")

@@ -5,18 +5,7 @@ without a user only."""
 from __future__ import annotations
 
 from microblog_common.contracts.posts import ExportedFavourite, StatusSnapshot
-
-
-def _all(posts, kind: str, limit: int) -> list[dict]:
-    items, after = [], 0
-    while True:
-        r = posts.client.get(f"/internal/export/{kind}?after={after}&limit={limit}")
-        assert r.status_code == 200, r.text
-        body = r.json()
-        items += body["items"]
-        if body["next"] is None:
-            return items
-        after = int(body["next"])
+from microblog_common.testing import read_export
 
 
 def test_statuses_and_favourites_are_exported_with_their_versions(posts):
@@ -28,14 +17,14 @@ def test_statuses_and_favourites_are_exported_with_their_versions(posts):
     posts.as_(alice).delete(f"/api/v1/statuses/{gone['id']}")
     posts.as_(bob).post(f"/api/v1/statuses/{first['id']}/favourite")
 
-    statuses = _all(posts, "statuses", limit=1)
+    statuses = read_export(posts.client, "statuses", limit=1)
     assert [s["data"]["id"] for s in statuses] == [first["id"], second["id"]]  # the deleted one is gone
     for item in statuses:
         StatusSnapshot.model_validate(item["data"])
     assert statuses[0]["version"] == 2 and statuses[0]["data"]["text"] == "first, edited"
     assert statuses[1]["data"]["visibility"] == "direct" and statuses[1]["version"] == 1
 
-    (favourite,) = _all(posts, "favourites", limit=10)
+    (favourite,) = read_export(posts.client, "favourites", limit=10)
     fav = ExportedFavourite.model_validate(favourite["data"])
     assert (fav.status_id, fav.account_id, fav.status_account_id) == (first["id"], str(bob.id), str(alice.id))
 

@@ -5,18 +5,7 @@ the version the events carry, paged by id; signed calls without a user only."""
 from __future__ import annotations
 
 from microblog_common.contracts.users import AccountSnapshot, UserFollowed, follow_subject
-
-
-def _all(users, kind: str, limit: int) -> list[dict]:
-    items, after = [], 0
-    while True:
-        r = users.client.get(f"/internal/export/{kind}?after={after}&limit={limit}")
-        assert r.status_code == 200, r.text
-        body = r.json()
-        items += body["items"]
-        if body["next"] is None:
-            return items
-        after = int(body["next"])
+from microblog_common.testing import read_export
 
 
 def test_accounts_and_follows_are_exported_with_their_versions(users):
@@ -27,7 +16,7 @@ def test_accounts_and_follows_are_exported_with_their_versions(users):
     users.as_(alice.token).post(f"/api/v1/accounts/{carol.id}/unfollow")
     users.as_(alice.token).post(f"/api/v1/accounts/{carol.id}/follow")
 
-    accounts = _all(users, "accounts", limit=2)
+    accounts = read_export(users.client, "accounts", limit=2)
     assert [a["data"]["username"] for a in accounts] == ["alice", "bob", "carol"]
     for item in accounts:
         AccountSnapshot.model_validate(item["data"])
@@ -36,7 +25,7 @@ def test_accounts_and_follows_are_exported_with_their_versions(users):
     assert exported_alice["version"] == updated.version == exported_alice["data"]["version"]
     assert exported_alice["data"]["display_name"] == "Alice A."
 
-    follows = _all(users, "follows", limit=1)
+    follows = read_export(users.client, "follows", limit=1)
     assert [(f["data"]["follower_id"], f["data"]["followee_id"]) for f in follows] == [
         (str(alice.id), str(bob.id)),
         (str(alice.id), str(carol.id)),

@@ -136,6 +136,21 @@ class ServiceClient:
         return self.request("DELETE", path, **kw)
 
 
+def read_export(client: ServiceClient, kind: str, limit: int) -> list[dict[str, Any]]:
+    """Every item of a service's internal export (`/internal/export/<kind>`), page by page, as the
+    search service's rebuild reads it."""
+    items: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        r = client.get(f"/internal/export/{kind}?after={after}&limit={limit}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        items += body["items"]
+        if body["next"] is None:
+            return items
+        after = int(body["next"])
+
+
 @contextmanager
 def run_service(
     create_app: Callable[..., FastAPI],
