@@ -26,12 +26,13 @@ COMPOSE_ARGS := $(if $(COMPOSE_FILE),-f $(COMPOSE_FILE))
 # makes a run after a small change take seconds.
 MYPY_PATHS := libs/common/src libs/devstack/src gateway/src $(sort $(wildcard services/*/src))
 
-.PHONY: help setup servers bench-tools run stack test lint up down bench
+.PHONY: help setup servers bench-tools run stack test verify lint up down bench
 
 help:
 	@echo "make run     everything in one process on http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make stack   one process per service over local PostgreSQL and RabbitMQ (foreground)"
 	@echo "make test    lint and the whole test suite (what CI runs)"
+	@echo "make verify the system under faults, fuzzing and attack (a table of checks; part of make test)"
 	@echo "make lint    ruff check, ruff format --check and mypy --strict"
 	@echo "make up      containers (docker compose); make down stops them"
 	@echo "make bench   the benchmarks: gateway, auth, posts, translate, notify, search (results in bench/results/)"
@@ -94,6 +95,11 @@ test: setup servers
 	echo "== pytest"; $(UV) run pytest -n $(PYTEST_WORKERS) --dist loadgroup --reruns $(PYTEST_RERUNS) $(PYTEST_ARGS); prc=$$?; \
 	if [ $$prc -eq 5 ]; then echo "pytest collected no tests"; elif [ $$prc -ne 0 ]; then rc=$$prc; fi; \
 	exit $$rc
+
+# The verify suite alone (tests/verify/), one process; it prints its table at the end and writes it
+# to .verify/report.md.
+verify: setup servers
+	$(UV) run pytest tests/verify $(PYTEST_ARGS)
 
 up:
 	@if docker compose version >/dev/null 2>&1; then \

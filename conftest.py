@@ -26,6 +26,9 @@ from microblog_common.testing import BACKENDS
 
 SERVERS_DIR_PREFIX = "microblog-test-servers-"
 
+# The table of the verify suite (tests/verify/), printed at the end of any run that includes it.
+pytest_plugins = ["devstack.verify_report"]
+
 
 def _require(package: str) -> None:
     if package in missing_server_packages():
@@ -92,7 +95,7 @@ def rabbitmq_url(rabbitmq_server: RabbitMQServer) -> Iterator[str]:
 # than two stacks ever compete for the machine's cores. Everything else is spread module by module.
 # (A scheduler of our own rather than `xdist_group` marks: pytest 9 ignores the node id suffix
 # pytest-xdist 3.8 adds for those.)
-GROUPS = {"tests/e2e/": "e2e", "tests/integration/": "integration"}
+GROUPS = {"tests/e2e/": "e2e", "tests/integration/": "integration", "tests/verify/": "verify"}
 
 
 def _work_unit(nodeid: str) -> str:
