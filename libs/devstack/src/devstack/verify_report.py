@@ -80,15 +80,16 @@ class VerifyReport:
                 row.text = str(value)
             elif key == "figures" and str(value) not in row.figures:
                 row.figures.append(str(value))
-        if report.outcome == "rerun":
+        outcome: str = report.outcome  # pytest-rerunfailures adds "rerun" to pytest's three
+        if outcome == "rerun":
             row.reruns += 1
         elif report.when == "call" or report.outcome != "passed":
             # set-up and tear-down count only when they fail or skip
-            if report.outcome == "passed":
+            if outcome == "passed":
                 row.passed += 1
-            elif report.outcome == "failed":
+            elif outcome == "failed":
                 row.failed += 1
-            elif report.outcome == "skipped":
+            elif outcome == "skipped":
                 reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
                 row.skipped.append(reason.removeprefix("Skipped: "))
 
