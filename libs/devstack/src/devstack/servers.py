@@ -512,11 +512,15 @@ class RabbitMQServer(_Server):
                 response.raise_for_status()
 
     def queue_names(self, vhost: str) -> list[str]:
-        """Every queue of a vhost, as the management API lists it."""
+        """Every shared queue of a vhost, as the management API lists it. Exclusive queues (a
+        process's live subscription) are left out: only their own connection may declare them,
+        even passively, and what they hold is best-effort fan-out, not work to be delivered."""
         with self.management() as client:
-            response = client.get(f"/api/queues/{quote(vhost, safe='')}", params={"columns": "name"})
+            response = client.get(
+                f"/api/queues/{quote(vhost, safe='')}", params={"columns": "name,exclusive"}
+            )
             response.raise_for_status()
-            return sorted(queue["name"] for queue in response.json())
+            return sorted(queue["name"] for queue in response.json() if not queue.get("exclusive"))
 
     def ready_messages(self, vhost: str, queues: list[str]) -> dict[str, int]:
         """Messages waiting in each queue now (not yet delivered, or delivered and given back),
