@@ -15,6 +15,20 @@ async def test_a_dead_service_is_503(gateway, upstreams):
     assert others.status_code == 200  # one service down doesn't take the rest with it
 
 
+async def test_a_page_of_a_dead_web_ui_says_so_in_words_to_a_browser(gateway, upstreams):
+    async with gateway(urls={**upstreams.tcp, "web": dead_tcp_url()}) as client:
+        page = await client.get("/@alice", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        data = await client.get("/@alice", headers={"Accept": "application/json"})
+        api = await client.get("/api/v1/accounts/1", headers={"Accept": "text/html"})
+    assert page.status_code == 503
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["retry-after"] == "30"
+    assert "The site is unavailable right now" in page.text
+    assert "The web service is unavailable" in page.text
+    assert data.status_code == 503 and data.json() == {"error": "The web service is unavailable"}
+    assert api.status_code == 200  # the API doesn't depend on the web UI
+
+
 async def test_a_missing_unix_socket_is_503(gateway, upstreams, tmp_path):
     async with gateway(urls={**upstreams.uds, "notify": f"unix:{tmp_path / 'gone.sock'}"}) as client:
         response = await client.get("/api/v1/notifications")

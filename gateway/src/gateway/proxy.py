@@ -319,9 +319,36 @@ class Proxy:
             pump.result()  # an upstream failure mid-body propagates: the connection is cut
 
 
+# What a browser shows when the web UI itself can't answer (the UI's own pages say which part of
+# the site is down when only a service behind it is).
+UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>The site is unavailable right now</title></head>
+<body><main><h1>The site is unavailable right now</h1>
+<p>{reason}. Apps keep working; please try this page again in a few minutes.</p></main></body></html>
+"""
+RETRY_AFTER_SECONDS = 30
+
+
+def _wants_page(scope: Scope, upstream: Upstream) -> bool:
+    accept = _header(scope.get("headers", []), b"accept") or ""
+    return scope["type"] == "http" and upstream.name == "web" and "text/html" in accept
+
+
 async def _send_failure(scope: Scope, send: Send, exc: BaseException, upstream: Upstream) -> None:
     failure = failure_for(exc, upstream.name)
     log.warning("upstream_failed", service=upstream.name, status=failure.status, error=repr(exc))
+    if _wants_page(scope, upstream):
+        body = UNAVAILABLE_PAGE.format(reason=failure.message).encode()
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        ]
+        await send({"type": "http.response.start", "status": failure.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     await send_error(scope, send, failure.status, failure.message, [])
 
 
