@@ -36,13 +36,18 @@ def _visible(session: Session, status_id: str, viewer_id: int | None) -> StatusR
 def favourite(session: Session, runtime: Runtime, viewer_id: int, status_id: str) -> int:
     known_account(session, runtime, viewer_id)  # so `favourited_by` lists the favouriter at once
     row = _visible(session, status_id, viewer_id)
+    # Locked before the favourite is added: its author may be deleting it right now (the delete
+    # locks it too), and a favourite must not outlive its status or name one that is gone.
+    status = statuses.status_for_update(session, row.id)
+    if status is None:
+        raise NotFound()
     now = datetime.now(UTC)
     favourite_id = new_id()
     if repository.add(session, favourite_id, viewer_id, row.id, now):
         repository.change_count(session, row.id, +1)
-        status = statuses.status_by_id(session, row.id)
+        session.refresh(status)  # the count just changed in SQL
         author = statuses.account(session, row.account_id)
-        assert status is not None and author is not None
+        assert author is not None  # a status's author is in the replica before the status
         events.publish(
             session,
             POST_FAVOURITED,

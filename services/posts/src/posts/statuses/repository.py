@@ -399,6 +399,17 @@ def delete_status(session: Session, status: Status) -> None:
     session.execute(delete(Status).where(Status.id == status.id))
 
 
+def status_for_update(session: Session, status_id: int) -> Status | None:
+    """The status, locked until the transaction ends (None: deleted meanwhile, by a transaction
+    that committed while this one waited for the row)."""
+    return session.scalar(
+        select(Status)
+        .where(Status.id == status_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def own_status_for_update(session: Session, status_id: int | None, account_id: int) -> Status | None:
     if status_id is None:
         return None
