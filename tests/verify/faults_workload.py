@@ -176,8 +176,22 @@ class Workload:
 
     WEIGHTS = {"post": 40, "follow": 14, "unfollow": 6, "favourite": 20, "edit": 11, "delete": 9}
 
-    def __init__(self, http: httpx.AsyncClient, truth: Truth, operations: int, clients: int, seed: int = 15):
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        truth: Truth,
+        operations: int,
+        clients: int,
+        *,
+        hold_at: int | None = None,
+        released: Callable[[], bool] = lambda: True,
+        seed: int = 15,
+    ):
         self.http = http
+        # Operations from `hold_at` on wait for `released()`: the faults all happen while clients
+        # are at work, whatever the machine's speed, and some work follows the last one.
+        self.hold_at = operations if hold_at is None else hold_at
+        self.released = released
         self.truth = truth
         self.operations = operations
         self.clients = clients
@@ -197,6 +211,10 @@ class Workload:
         client = Client(self.http, self.truth)
         kinds, weights = zip(*self.WEIGHTS.items(), strict=True)
         while self.started < self.operations:
+            while self.started >= self.hold_at and not self.released():
+                await asyncio.sleep(0.1)
+            if self.started >= self.operations:
+                break
             self.started += 1
             account = self.random.choice(mine)
             kind = self.random.choices(kinds, weights)[0]

@@ -30,7 +30,7 @@ class EmbeddedProcess:
 
     def start(self) -> EmbeddedProcess:
         env = {**os.environ, **self._env, "PORT": str(self.port), "MICROBLOG_DATA_DIR": str(self.data_dir)}
-        with self.log_path.open("w") as log:
+        with self.log_path.open("a") as log:  # a restart on the same folder keeps the earlier log
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "devstack", "run"],
                 env=env,
@@ -61,6 +61,13 @@ class EmbeddedProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self._proc.pid, signal.SIGKILL)
             return self._proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill: no shutdown of any kind. The data folder
+        stays; `start()` again runs on it."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
