@@ -171,8 +171,8 @@ async def register(http: httpx.AsyncClient, truth: Truth, username: str) -> Acco
 
 
 class Workload:
-    """`operations` operations by `clients` concurrent clients; `progress(done)` is called after
-    each (the fault schedule watches it)."""
+    """At least `operations` operations by `clients` concurrent clients; `progress(done)` is called
+    after each (the fault schedule watches it)."""
 
     WEIGHTS = {"post": 40, "follow": 14, "unfollow": 6, "favourite": 20, "edit": 11, "delete": 9}
 
@@ -183,15 +183,13 @@ class Workload:
         operations: int,
         clients: int,
         *,
-        hold_at: int | None = None,
-        released: Callable[[], bool] = lambda: True,
+        until: Callable[[], bool] = lambda: True,
         seed: int = 15,
     ):
         self.http = http
-        # Operations from `hold_at` on wait for `released()`: the faults all happen while clients
-        # are at work, whatever the machine's speed, and some work follows the last one.
-        self.hold_at = operations if hold_at is None else hold_at
-        self.released = released
+        # Clients go on past `operations` until `until()` holds: the faults all happen while
+        # clients are at work, whatever the machine's speed.
+        self.until = until
         self.truth = truth
         self.operations = operations
         self.clients = clients
@@ -210,11 +208,7 @@ class Workload:
     ) -> None:
         client = Client(self.http, self.truth)
         kinds, weights = zip(*self.WEIGHTS.items(), strict=True)
-        while self.started < self.operations:
-            while self.started >= self.hold_at and not self.released():
-                await asyncio.sleep(0.1)
-            if self.started >= self.operations:
-                break
+        while self.started < self.operations or not self.until():
             self.started += 1
             account = self.random.choice(mine)
             kind = self.random.choices(kinds, weights)[0]

@@ -5,7 +5,8 @@ fail; each service stopped in turn; the embedded mode killed while clients post.
 
 `VERIFY_OPERATIONS` sets the size of the workload (default `DEFAULT_OPERATIONS`, what fits the
 suite's share of CI's time on a 2-core machine; the issue's 10,000 run with
-`VERIFY_OPERATIONS=10000 make verify`)."""
+`VERIFY_OPERATIONS=10000 make verify`). Clients go on past it until the last fault is over, so
+every fault happens under load."""
 
 from __future__ import annotations
 
@@ -137,13 +138,13 @@ class FaultSchedule(threading.Thread):
         self.error: BaseException | None = None
         self.finished = threading.Event()
         self.steps: list[tuple[float, str, Callable[[], object]]] = [
-            (0.10, "RabbitMQ SIGKILLed and restarted", self._broker_crash),
-            (0.25, "search consumer SIGKILLed", lambda: stack.kill_service(worker_name("search"))),
-            (0.40, "search consumer started", lambda: stack.start_service(worker_name("search"))),
-            (0.45, "notify consumer SIGKILLed", lambda: stack.kill_service(worker_name("notify"))),
-            (0.60, "notify consumer started", lambda: stack.start_service(worker_name("notify"))),
-            (0.65, "posts' PostgreSQL connections cut", lambda: stack.cut_database_connections("posts")),
-            (0.80, "RabbitMQ SIGKILLed and restarted again", self._broker_crash),
+            (0.05, "RabbitMQ SIGKILL + restart", self._broker_crash),
+            (0.20, "search consumer SIGKILL", lambda: stack.kill_service(worker_name("search"))),
+            (0.25, "notify consumer SIGKILL", lambda: stack.kill_service(worker_name("notify"))),
+            (0.35, "search consumer back", lambda: stack.start_service(worker_name("search"))),
+            (0.40, "notify consumer back", lambda: stack.start_service(worker_name("notify"))),
+            (0.55, "posts' PostgreSQL connections cut", lambda: stack.cut_database_connections("posts")),
+            (0.65, "RabbitMQ SIGKILL + restart", self._broker_crash),
         ]
 
     def _broker_crash(self) -> None:
@@ -163,7 +164,7 @@ class FaultSchedule(threading.Thread):
                 result = fault()
                 suffix = f" ({result})" if isinstance(result, int) else ""
                 took = time.monotonic() - began
-                self.log.append(f"{what}{suffix} at operation {at:,} ({took:.0f} s)")
+                self.log.append(f"{what}{suffix} at op {at:,} ({took:.0f} s)")
         except BaseException as exc:  # reported by the test
             self.error = exc
         finally:
@@ -211,10 +212,7 @@ def test_no_acknowledged_operation_is_lost_or_doubled_under_faults(
             await asyncio.gather(*(one(n) for n in range(accounts)))
             started = time.monotonic()
             faults.start()
-            hold_at = int(OPERATIONS * 0.9)
-            workload = Workload(
-                http, truth, OPERATIONS, CLIENTS, hold_at=hold_at, released=faults.finished.is_set
-            )
+            workload = Workload(http, truth, OPERATIONS, CLIENTS, until=faults.finished.is_set)
             await workload.run(faults.progress)
             return time.monotonic() - started
 
@@ -222,7 +220,6 @@ def test_no_acknowledged_operation_is_lost_or_doubled_under_faults(
     faults.join(timeout=300)
     assert faults.error is None, f"a fault could not be made: {faults.error!r}"
     assert len(faults.log) == len(faults.steps), faults.log
-    assert all(f"at operation {OPERATIONS:,}" not in line for line in faults.log), faults.log
     ended = time.monotonic()
 
     expected = expected_notifications(truth)
