@@ -25,10 +25,18 @@ import uvicorn
 from fastapi import FastAPI
 
 from microblog_common.events.memory import MemoryBus
+from microblog_common.events.topology import CONSUMED_EVENTS
 from microblog_common.logging import configure_logging
 
 SERVICES = ("users", "posts", "search", "translate", "notify", "web")
 log = structlog.get_logger("embedded")
+
+
+def new_bus() -> MemoryBus:
+    """The bus every service of the process shares. It knows who consumes what: after a crash,
+    the posts relay republishes what it had not yet handed over as soon as it starts, before the
+    consumers have all subscribed; those events wait for them, as in their broker queues."""
+    return MemoryBus(topology=CONSUMED_EVENTS)
 
 
 class _QuietServer(uvicorn.Server):
@@ -104,7 +112,7 @@ async def serve(host: str, port: int, data_dir: Path, started: asyncio.Event | N
     # Unix socket paths are limited to ~100 bytes, so they live in a short temp dir, not the data dir.
     socket_dir = Path(tempfile.mkdtemp(prefix="microblog-"))
     secret = secrets.token_urlsafe(48)  # internal only: new each run
-    bus = MemoryBus()
+    bus = new_bus()
     await bus.start()
     sockets = {name: socket_dir / f"{name}.sock" for name in SERVICES}
     public_url = f"http://{host}:{port}"
