@@ -63,6 +63,11 @@ def test_the_document_is_valid_and_covers_every_service(microblog):
         "$ref": "#/components/schemas/ValidationErrorResponse"
     }
     assert {"bearerAuth", "oauth2"} == set(doc["components"]["securitySchemes"])
+    # The services' links survive the merge and point at operations of the merged document.
+    links = doc["paths"]["/api/v1/notifications"]["get"]["responses"]["200"]["links"]
+    for link in links.values():
+        path, method = link["operationRef"].removeprefix("#/paths/").rsplit("/", 1)
+        assert method in doc["paths"][path.replace("~1", "/").replace("~0", "~")], link
 
 
 @pytest.mark.parametrize("microblog", ["embedded"], indirect=True, scope="session")
