@@ -251,6 +251,20 @@ def test_markers(notify):
     assert notify.client.post("/api/v1/markers", user_id=alice, scopes="read", json={}).status_code == 403
 
 
+def test_the_document_describes_what_markers_take(notify):
+    """The body (JSON, form or multipart) and the 409 of a lost race are in the document, so clients
+    and fuzzers send markers, not an empty request."""
+    doc = notify.client.get("/openapi.json").json()
+    operation = doc["paths"]["/api/v1/markers"]["post"]
+    bodies = {kind: content["schema"] for kind, content in operation["requestBody"]["content"].items()}
+    assert set(bodies) == {"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    schema = doc["components"]["schemas"][bodies["application/json"]["$ref"].rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"home", "notifications"}
+    assert operation["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
+
+
 def test_a_notification_shows_once_its_sender_is_known(notify):
     """Events of different accounts arrive in any order: a follow before the follower's account."""
     ev = notify.events
