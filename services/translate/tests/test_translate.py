@@ -111,9 +111,16 @@ def test_an_edited_status_is_translated_anew_and_a_deleted_one_leaves_nothing(se
     assert "aFTER THE EDIT" in after.json()["content"]
     assert service.provider_calls() == 2
 
-    service.delete(edited)
+    # The same text again in a newer snapshot (posts publishes an edit, then its detected
+    # language; or only the visibility changed): the translation stays, the provider is not asked.
+    again = service.edit(edited, edited.html, visibility="unlisted")
+    assert service.cached_for(int(status.id)) == 1
+    assert service.translate(again, bob, data={"lang": "de"}).status_code == 200
+    assert service.provider_calls() == 2
+
+    service.delete(again)
     assert service.cached_for(int(status.id)) == 0
-    gone = service.translate(edited, bob, data={"lang": "de"})
+    gone = service.translate(again, bob, data={"lang": "de"})
     assert gone.status_code == 404 and gone.json() == {"error": "Record not found"}
 
 

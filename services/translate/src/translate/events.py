@@ -4,7 +4,10 @@ is not newer than what was applied of its aggregate, so each handler treats a sn
 whole current state ("upsert") and never checks versions itself.
 
 - `post.published`, `post.updated`: keep the status (visibility, language, content, content
-  warning, mentions, version) and drop the translations it had written (an edit made them stale);
+  warning, mentions, version) and, when its text or content warning changed, drop the
+  translations it had written (an edit made them stale); a snapshot that changes neither (an edit
+  of the visibility, or the same edit again with its detected language) keeps them, so the text
+  is not sent to the provider twice;
 - `post.deleted`: forget the status and its translations;
 - `user.registered`, `user.updated`: keep the account's languages (`locale` at registration,
   `default_language` from any snapshot);
@@ -43,6 +46,7 @@ handlers = EventHandlers()
 def on_status(session: Session, event: Event) -> None:
     snapshot = StatusSnapshot.model_validate(event.data)
     status_id = int(snapshot.id)
+    before = replica.status(session, status_id)
     replica.upsert_status(
         session,
         StatusRow(
@@ -56,7 +60,8 @@ def on_status(session: Session, event: Event) -> None:
             version=event.version,
         ),
     )
-    cache.forget_status(session, status_id)
+    if before is not None and (before.content, before.spoiler_text) != (snapshot.html, snapshot.spoiler_text):
+        cache.forget_status(session, status_id)
 
 
 @handlers.on(POST_DELETED)
