@@ -18,12 +18,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
 
+from devstack.servers import PostgresServer, RabbitMQServer
 from devstack.stack import LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 from microblog_common.internal_auth import Identity, sign_request
@@ -110,7 +111,7 @@ def _post(world_api: httpx.Client, account: Account, body: dict[str, Any]) -> st
 
 
 @pytest.fixture(scope="module")
-def world(postgres_server, rabbitmq_server) -> Iterator[World]:
+def world(postgres_server: PostgresServer, rabbitmq_server: RabbitMQServer) -> Iterator[World]:
     translator = MicrosoftTranslator(key=TRANSLATOR_KEY, region=TRANSLATOR_REGION)
     with (
         translator.serving() as translator_url,
@@ -194,7 +195,10 @@ def world(postgres_server, rabbitmq_server) -> Iterator[World]:
                     account.browser.close()
 
 
-def _figures(record_property: Callable[[str, object], None], text: str) -> None:
+RecordProperty = Callable[[str, object], None]
+
+
+def _figures(record_property: RecordProperty, text: str) -> None:
     record_property("figures", text)
 
 
@@ -204,7 +208,7 @@ REFUSED = (401, {"error": "The access token is invalid"})
 
 
 @pytest.mark.parametrize("op", NEEDS_TOKEN, ids=lambda o: o.id)
-def test_no_token(world: World, op: Operation, record_property) -> None:
+def test_no_token(world: World, op: Operation, record_property: RecordProperty) -> None:
     """Tokens: every endpoint that needs a token refuses a request without one (401)"""
     _figures(record_property, f"{len(NEEDS_TOKEN)} endpoints")
     r = world.call(op)
@@ -216,7 +220,9 @@ SESSIONS = ("no session", "a forged session cookie")
 
 @pytest.mark.parametrize("session", SESSIONS)
 @pytest.mark.parametrize("page", WEB_PAGES, ids=lambda r: r.id)
-def test_web_pages_without_a_session(world: World, page: WebRoute, session: str, record_property) -> None:
+def test_web_pages_without_a_session(
+    world: World, page: WebRoute, session: str, record_property: RecordProperty
+) -> None:
     """Web: every page without a session (or a forged one) sends to sign-in or shows only public posts"""
     _figures(record_property, f"{len(WEB_PAGES)} pages x {len(SESSIONS)}")
     with browser(world.url) as client:
@@ -240,15 +246,15 @@ def _forged(world: World, op: Operation, kind: str) -> None:
 
 def _forgery_row(kind: str, doc: str) -> Callable[..., None]:
     @pytest.mark.parametrize("op", TOKEN_READ, ids=lambda o: o.id)
-    def row(world: World, op: Operation, record_property) -> None:
+    def row(world: World, op: Operation, record_property: RecordProperty) -> None:
         _figures(record_property, f"{len(TOKEN_READ)} endpoints")
         _forged(world, op, kind)
 
     row.__doc__ = doc
-    return row
+    return cast(Callable[..., None], row)
 
 
-def test_forgery_control(world: World, record_property) -> None:
+def test_forgery_control(world: World, record_property: RecordProperty) -> None:
     """Tokens: the control: a token re-signed with the real key is accepted (each forgery has one flaw)"""
     r = world.api.get("/api/v1/accounts/verify_credentials", headers=bearer(world.forger.signed()))
     assert r.status_code == 200 and r.json()["id"] == world.victim.id, describe(r)
@@ -284,7 +290,7 @@ SCOPED = [op for op in API if op.scopes]
 
 
 @pytest.mark.parametrize("op", SCOPED, ids=lambda o: o.id)
-def test_too_few_scopes(world: World, op: Operation, record_property) -> None:
+def test_too_few_scopes(world: World, op: Operation, record_property: RecordProperty) -> None:
     """Tokens: a token without the endpoint's scope (Mastodon's) is refused (403) and changes nothing"""
     _figures(record_property, f"{len(SCOPED)} endpoints, read-only or write-only tokens")
     lacking = _lacking_token(world, op)
@@ -510,7 +516,7 @@ def _web_forms(world: World) -> None:
 
 
 @pytest.mark.parametrize("case", list(CROSS), ids=list(CROSS))
-def test_another_accounts_things(world: World, case: str, record_property) -> None:
+def test_another_accounts_things(world: World, case: str, record_property: RecordProperty) -> None:
     """Accounts: another account's private things can't be read, changed, dismissed or found (API, web)
 
     Posts (followers-only, direct), their thread, history, source and favourites, scheduled posts,
@@ -535,7 +541,9 @@ SPOOFED = {
 
 
 @pytest.mark.parametrize("op", NEEDS_TOKEN, ids=lambda o: o.id)
-def test_spoofed_identity_at_the_gateway(world: World, op: Operation, record_property) -> None:
+def test_spoofed_identity_at_the_gateway(
+    world: World, op: Operation, record_property: RecordProperty
+) -> None:
     """Identity: identity headers a client sends the gateway are stripped (no token: 401; a token: its own)"""
     _figures(record_property, f"{len(NEEDS_TOKEN)} endpoints")
     headers = {**SPOOFED, "x-user-id": world.victim.id}
@@ -559,7 +567,7 @@ FORGED_SIGNATURES = ("unsigned", "another secret", "another request's", "stale")
 @pytest.mark.parametrize("variant", FORGED_SIGNATURES)
 @pytest.mark.parametrize("target", DIRECT, ids=lambda t: f"{t[0]} {t[1]} {t[2]}")
 def test_services_refuse_requests_not_signed_by_the_gateway(
-    world: World, target: tuple[str, str, str], variant: str, record_property
+    world: World, target: tuple[str, str, str], variant: str, record_property: RecordProperty
 ) -> None:
     """Identity: each service refuses what the gateway didn't sign (unsigned, other key, replayed, stale)"""
     _figures(record_property, f"{len(DIRECT)} endpoints and pages x {len(FORGED_SIGNATURES)} forgeries")
@@ -599,7 +607,7 @@ def _announced(url: str, method: str, path: str, headers: dict[str, str], length
 @pytest.mark.parametrize("kind", ["json", "form", "upload"])
 @pytest.mark.parametrize("target", BODY_TARGETS, ids=lambda t: f"{t[0]} {t[1]} {t[2]}")
 def test_oversized_bodies_and_uploads(
-    world: World, target: tuple[str, str, str], kind: str, record_property
+    world: World, target: tuple[str, str, str], kind: str, record_property: RecordProperty
 ) -> None:
     """Bodies: a body over the limit (1 MB, uploads 10 MB) is refused with 413, sent or announced"""
     _figures(record_property, f"{len(BODY_TARGETS)} endpoints and forms x JSON, form, upload")
@@ -631,7 +639,9 @@ def test_oversized_bodies_and_uploads(
 
 
 @pytest.mark.parametrize("target", BODY_TARGETS, ids=lambda t: f"{t[0]} {t[1]} {t[2]}")
-def test_deeply_nested_json(world: World, target: tuple[str, str, str], record_property) -> None:
+def test_deeply_nested_json(
+    world: World, target: tuple[str, str, str], record_property: RecordProperty
+) -> None:
     """Bodies: JSON nested 5,000 deep is refused with 400 on every endpoint and form, never a 500"""
     _figures(record_property, f"{len(BODY_TARGETS)} endpoints and forms")
     who, method, template = target
@@ -667,7 +677,7 @@ def _author_html(world: World, path: str) -> str:
     return r.text
 
 
-def _profile(world: World, changes: dict[str, str]) -> dict[str, Any]:
+def _profile(world: World, changes: dict[str, Any]) -> dict[str, Any]:
     r = world.api.patch("/api/v1/accounts/update_credentials", headers=world.author.auth, json=changes)
     assert r.status_code == 200, describe(r)
     me: dict[str, Any] = world.api.get(
@@ -683,27 +693,27 @@ def _shown(html: str, payload: str, *, as_text: bool = True) -> None:
     assert not problems, (payload, problems)
 
 
-def _display_name(world: World, payload: str) -> None:
+def _write_display_name(world: World, payload: str) -> None:
     me = _profile(world, {"display_name": payload})
     assert me["display_name"] == payload
     _shown(_author_html(world, f"/@{world.author.username}"), payload)
 
 
-def _note(world: World, payload: str) -> None:
+def _write_note(world: World, payload: str) -> None:
     me = _profile(world, {"note": payload})
     assert me["source"]["note"] == payload
     _shown(me["note"], payload)  # the API's HTML: the words as text, no markup of theirs
     _shown(_author_html(world, f"/@{world.author.username}"), payload)
 
 
-def _field(world: World, payload: str) -> None:
+def _write_field(world: World, payload: str) -> None:
     me = _profile(world, {"fields_attributes": {"0": {"name": payload, "value": payload}}})
     (field_,) = me["fields"]
     assert field_["name"] == payload and me["source"]["fields"][0]["value"] == payload
     _shown(field_["value"], payload)  # (the web UI shows no profile fields)
 
 
-def _status(world: World, payload: str) -> None:
+def _write_status(world: World, payload: str) -> None:
     status = _post(world.api, world.author, {"status": payload, "visibility": "public"})
     body = world.api.get(f"/api/v1/statuses/{status}", headers=world.author.auth).json()
     _shown(body["content"], payload)
@@ -712,14 +722,14 @@ def _status(world: World, payload: str) -> None:
     _shown(browser(world.url).get(f"/@{world.author.username}/{status}").text, payload)
 
 
-def _spoiler(world: World, payload: str) -> None:
+def _write_spoiler(world: World, payload: str) -> None:
     status = _post(world.api, world.author, {"status": "behind a warning", "spoiler_text": payload})
     body = world.api.get(f"/api/v1/statuses/{status}", headers=world.author.auth).json()
     assert body["spoiler_text"] == payload
     _shown(browser(world.url).get(f"/@{world.author.username}/{status}").text, payload)
 
 
-def _edit(world: World, payload: str) -> None:
+def _write_edit(world: World, payload: str) -> None:
     status = _post(world.api, world.author, {"status": "before"})
     r = world.api.put(
         f"/api/v1/statuses/{status}",
@@ -733,7 +743,7 @@ def _edit(world: World, payload: str) -> None:
     _shown(_author_html(world, f"/@{world.author.username}/{status}/history"), payload)
 
 
-def _scheduled(world: World, payload: str) -> None:
+def _write_scheduled(world: World, payload: str) -> None:
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     r = world.api.post(
         "/api/v1/statuses", headers=world.author.auth, json={"status": payload, "scheduled_at": later}
@@ -743,7 +753,7 @@ def _scheduled(world: World, payload: str) -> None:
     world.api.delete(f"/api/v1/scheduled_statuses/{r.json()['id']}", headers=world.author.auth)
 
 
-def _app_name(world: World, payload: str) -> None:
+def _write_app_name(world: World, payload: str) -> None:
     r = world.api.post("/api/v1/apps", json={"client_name": payload, "redirect_uris": OOB, "scopes": "read"})
     assert r.status_code == 200 and r.json()["name"] == payload, describe(r)
     # The consent page names the app to whoever an attacker sends there.
@@ -760,29 +770,29 @@ def _app_name(world: World, payload: str) -> None:
     _shown(consent.text, payload)
 
 
-def _search(world: World, payload: str) -> None:
+def _write_search(world: World, payload: str) -> None:
     r = world.api.get("/api/v2/search", params={"q": payload}, headers=world.author.auth)
     assert r.status_code == 200, describe(r)
     _shown(_author_html(world, f"/search?q={quote(payload)}"), payload, as_text=False)
 
 
 FIELDS: dict[str, Callable[[World, str], None]] = {
-    "display name": _display_name,
-    "bio": _note,
-    "profile field": _field,
-    "status": _status,
-    "content warning": _spoiler,
-    "edit": _edit,
-    "scheduled status": _scheduled,
-    "app name": _app_name,
-    "search query": _search,
+    "display name": _write_display_name,
+    "bio": _write_note,
+    "profile field": _write_field,
+    "status": _write_status,
+    "content warning": _write_spoiler,
+    "edit": _write_edit,
+    "scheduled status": _write_scheduled,
+    "app name": _write_app_name,
+    "search query": _write_search,
 }
 
 
 @pytest.mark.parametrize("payload", list(PAYLOADS))
 @pytest.mark.parametrize("field_", list(FIELDS))
 def test_payloads_are_stored_and_shown_as_text(
-    world: World, field_: str, payload: str, record_property
+    world: World, field_: str, payload: str, record_property: RecordProperty
 ) -> None:
     """Text: SQL, HTML and script in every text field are stored exactly and shown as text, never run"""
     _figures(record_property, f"{len(FIELDS)} fields x {len(PAYLOADS)} payloads")
@@ -820,7 +830,9 @@ def _victim_state(world: World) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize("variant", CSRF_VARIANTS)
 @pytest.mark.parametrize("form", WEB_FORMS, ids=lambda r: r.id)
-def test_csrf_on_every_form(world: World, form: WebRoute, variant: str, record_property) -> None:
+def test_csrf_on_every_form(
+    world: World, form: WebRoute, variant: str, record_property: RecordProperty
+) -> None:
     """Web: every form refuses a post without its token, a wrong one or from another site (403)"""
     _figures(record_property, f"{len(WEB_FORMS)} forms x {len(CSRF_VARIANTS)} forgeries")
     client = world.victim.browser
@@ -956,7 +968,7 @@ REDIRECTS: dict[str, Callable[[World, str], str]] = {
 
 @pytest.mark.parametrize("target", ELSEWHERE)
 @pytest.mark.parametrize("place", list(REDIRECTS))
-def test_no_open_redirect(world: World, place: str, target: str, record_property) -> None:
+def test_no_open_redirect(world: World, place: str, target: str, record_property: RecordProperty) -> None:
     """Web: `next=`, return-to and `redirect_uri` never send anyone off the site"""
     _figures(record_property, f"{len(REDIRECTS)} places x {len(ELSEWHERE)} targets")
     location = REDIRECTS[place](world, target)
@@ -1066,7 +1078,7 @@ LIMITS: dict[str, Callable[[World, str], None]] = {
 
 
 @pytest.mark.parametrize("limit", list(LIMITS))
-def test_rate_limits(world: World, limit: str, record_property) -> None:
+def test_rate_limits(world: World, limit: str, record_property: RecordProperty) -> None:
     """Limits: each rate limit, reached, answers 429 with `X-RateLimit-*`, `Retry-After`, to that one only"""
     _figures(record_property, f"{len(LIMITS)} limits at the product's defaults")
     LIMITS[limit](world, _limited_gateway(world))
