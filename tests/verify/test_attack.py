@@ -383,7 +383,12 @@ def _translate(world: World) -> None:
 
 @cross("search for a private post")
 def _search(world: World) -> None:
-    for word in world.private.values():
+    for status, word in world.private.items():
+        # The control: the post is indexed (its author finds it), so an empty answer means something.
+        eventually(
+            lambda word=word: world.as_victim("GET", "/api/v2/search", params={"q": word}).json(),
+            lambda found, status=status: status in {s["id"] for s in found["statuses"]},
+        )
         for headers in (world.attacker.auth, {}):
             r = world.api.get("/api/v2/search", params={"q": word, "type": "statuses"}, headers=headers)
             assert r.status_code == 200 and r.json()["statuses"] == [], describe(r)
