@@ -97,6 +97,13 @@ class World:
             kwargs.setdefault("json", {})
         return self.api.request(op.method, path, headers=headers, **kwargs)
 
+    def victim_before(self, row: str) -> dict[str, Any]:
+        """The victim's state when `row` began (its cases, in a row, may each change nothing)."""
+        if row not in self.facts:
+            self.facts[row] = victim_state(self)
+        state: dict[str, Any] = self.facts[row]
+        return state
+
     def as_victim(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.api.request(method, path, headers=self.victim.auth, **kwargs)
 
@@ -108,6 +115,36 @@ def _post(world_api: httpx.Client, account: Account, body: dict[str, Any]) -> st
     r = world_api.post("/api/v1/statuses", headers=account.auth, json=body)
     assert r.status_code == 200, describe(r)
     return str(r.json()["id"])
+
+
+def victim_state(world: World) -> dict[str, Any]:
+    """Everything of the victim's an attack could change: equal before and after one that failed."""
+    me = world.as_victim("GET", "/api/v1/accounts/verify_credentials").json()
+    posts = world.as_victim("GET", f"/api/v1/accounts/{world.victim.id}/statuses").json()
+    notes = world.as_victim("GET", "/api/v1/notifications").json()
+    markers = world.as_victim("GET", "/api/v1/markers", params={"timeline[]": "home"}).json()
+    return {
+        "profile": {
+            k: me[k] for k in ("display_name", "note", "locked", "following_count", "statuses_count")
+        },
+        "source": me["source"],
+        "posts": [(p["id"], p["content"], p["spoiler_text"], p["favourites_count"]) for p in posts],
+        "scheduled": world.as_victim("GET", "/api/v1/scheduled_statuses").json(),
+        "notifications": [n["id"] for n in notes],
+        "marker": markers.get("home", {}).get("last_read_id"),
+        "email": world.as_victim("GET", "/api/v1/notifications/email_preferences").json(),
+        "apps": [a["id"] for a in world.as_victim("GET", "/oauth/authorized_applications").json()],
+        "token": _token_active(world, world.victim.token),
+    }
+
+
+def _token_active(world: World, token: str) -> bool:
+    """What the users service itself says of the token (the gateway follows it within seconds)."""
+    path = f"/internal/tokens/{token_claims(token)['jti']}"
+    headers = sign_request(world.stack.internal_secret, "GET", path, {})
+    r = httpx.get(world.stack.service_urls["users"] + path, headers=headers, timeout=30)
+    assert r.status_code == 200, describe(r)
+    return bool(r.json()["active"])
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +324,16 @@ def _lacking_token(world: World, op: Operation) -> tuple[str, str] | None:
 
 
 SCOPED = [op for op in API if op.scopes]
+# What a write would change if the scope check let it through (fields of several endpoints).
+WOULD_CHANGE = {
+    "status": "changed",
+    "display_name": "changed",
+    "note": "changed",
+    "locked": True,
+    "home": {"last_read_id": "1"},
+    "follow": False,
+    "mention": False,
+}
 
 
 @pytest.mark.parametrize("op", SCOPED, ids=lambda o: o.id)
@@ -295,8 +342,12 @@ def test_too_few_scopes(world: World, op: Operation, record_property: RecordProp
     _figures(record_property, f"{len(SCOPED)} endpoints, read-only or write-only tokens")
     lacking = _lacking_token(world, op)
     assert lacking is not None, f"{op.id} accepts both read and write tokens: {op.scopes}"
-    r = world.call(op, bearer(lacking[1]))
+    before = world.victim_before("scopes") if op.method != "GET" else None
+    body = WOULD_CHANGE if op.has_body else None
+    r = world.call(op, bearer(lacking[1]), **({"json": body} if body else {}))
     assert is_error(r, 403), f"{lacking[0]} token: {describe(r)}"
+    if before is not None:
+        assert victim_state(world) == before
 
 
 # == another account's things ======================================================================
@@ -460,15 +511,6 @@ def _email_preferences(world: World) -> None:
         r = world.api.request(method, "/unsubscribe", params={"token": "forged", "type": "follow"})
         assert 400 <= r.status_code < 500, describe(r)
     assert world.as_victim("GET", "/api/v1/notifications/email_preferences").json() == before
-
-
-def _token_active(world: World, token: str) -> bool:
-    """What the users service itself says of the token (the gateway follows it within seconds)."""
-    path = f"/internal/tokens/{token_claims(token)['jti']}"
-    headers = sign_request(world.stack.internal_secret, "GET", path, {})
-    r = httpx.get(world.stack.service_urls["users"] + path, headers=headers, timeout=30)
-    assert r.status_code == 200, describe(r)
-    return bool(r.json()["active"])
 
 
 @cross("withdraw the victim's authorised app")
@@ -819,20 +861,6 @@ FORM_DATA = {
 }
 
 
-def _victim_state(world: World) -> tuple[Any, ...]:
-    me = world.as_victim("GET", "/api/v1/accounts/verify_credentials").json()
-    scheduled = world.as_victim("GET", f"/api/v1/scheduled_statuses/{world.values['scheduled_id']}")
-    return (
-        me["statuses_count"],
-        me["display_name"],
-        me["note"],
-        me["following_count"],
-        me["source"]["language"],
-        scheduled.status_code,
-        _token_active(world, world.victim.token),
-    )
-
-
 @pytest.mark.parametrize("variant", CSRF_VARIANTS)
 @pytest.mark.parametrize("form", WEB_FORMS, ids=lambda r: r.id)
 def test_csrf_on_every_form(
@@ -842,7 +870,7 @@ def test_csrf_on_every_form(
     _figures(record_property, f"{len(WEB_FORMS)} forms x {len(CSRF_VARIANTS)} forgeries")
     client = world.victim.browser
     assert client is not None
-    before = world.facts.setdefault("victim state", _victim_state(world))
+    before = world.victim_before("csrf")
     token = csrf_token(client.get("/home").text)
     data, headers = dict(FORM_DATA), {}
     if variant == "wrong token":
@@ -868,7 +896,7 @@ def test_csrf_on_every_form(
     assert r.status_code == 403, describe(r)
     assert "text/html" in r.headers.get("content-type", ""), describe(r)
     assert client.get("/home").status_code == 200  # still signed in
-    assert _victim_state(world) == before
+    assert victim_state(world) == before
 
 
 # == redirects =====================================================================================
