@@ -268,6 +268,9 @@ def test_web_pages_without_a_session(
         values = {**world.values, "status_id": next(iter(world.private))}
         r = client.get(fill(page.path, values))
         assert r.status_code in (200, 303, 400, 404), describe(r)
+        # Whatever it is, no script but ours may run in it, and no other site may frame it.
+        assert "script-src 'self'" in r.headers.get("content-security-policy", ""), r.headers
+        assert r.headers.get("x-frame-options") == "DENY", r.headers
         if r.status_code == 303:
             location = r.headers["location"]
             assert stays_on_site(location, world.url) or location.startswith(world.url), describe(r)
