@@ -24,11 +24,15 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from devstack.servers import PostgresServer, RabbitMQServer
 from devstack.stack import LocalStack
 from devstack.translation_providers import MicrosoftTranslator
 from microblog_common.internal_auth import Identity, sign_request
+from notify.streaming.connections import STREAM_SCOPES
+from notify.streaming.endpoints import SSE_CHANNELS
 from tests.e2e.conftest import TRANSLATOR_KEY, TRANSLATOR_REGION, translate_env
 from tests.verify.attack_support import (
     OOB,
@@ -363,6 +367,69 @@ def test_too_few_scopes(world: World, op: Operation, record_property: RecordProp
     assert is_error(r, 403), f"{lacking[0]} token: {describe(r)}"
     if before is not None:
         assert victim_state(world) == before
+
+
+STREAMS = [("sse", channel, stream) for channel, stream in SSE_CHANNELS.items()]
+STREAMS += [("websocket", stream, stream) for stream in SSE_CHANNELS.values()]
+# As Mastodon's streaming server: public and hashtag streams take any valid token, the others a
+# token that may read what they carry (STREAM_SCOPES).
+STREAM_CASES = [
+    (transport, name, credential)
+    for transport, name, stream in STREAMS
+    for credential in ("no token", "expired", "alg none", "a write-only token")
+    if credential != "a write-only token" or stream in STREAM_SCOPES
+]
+# The control: the victim's own token opens them (so a refusal above is the token's doing).
+STREAM_CASES += [("sse", "user", "the victim's token"), ("websocket", "user", "the victim's token")]
+
+
+def _stream_refusal(world: World, transport: str, name: str, token: str | None) -> tuple[int, str]:
+    """The status and body a stream is refused with (an open stream fails the case)."""
+    headers = bearer(token) if token else {}
+    if transport == "sse":
+        with world.api.stream(
+            "GET", f"/api/v1/streaming/{name}", params={"tag": "attack"}, headers=headers
+        ) as r:
+            return r.status_code, r.read().decode(errors="replace")[
+                :300
+            ] if r.status_code != 200 else "(open)"
+    url = world.url.replace("http://", "ws://") + f"/api/v1/streaming?stream={name}&tag=attack"
+    try:
+        with ws_connect(url, additional_headers=headers, open_timeout=30) as ws:
+            try:
+                message = ws.recv(timeout=2)
+            except TimeoutError:
+                return 200, "(open)"  # accepted, and nothing said: an open stream
+    except InvalidStatus as refused:
+        return refused.response.status_code, refused.response.body.decode(
+            errors="replace"
+        ) if refused.response.body else ""
+    except ConnectionClosed as closed:
+        return 1000 + (closed.rcvd.code if closed.rcvd else 0), "closed"
+    return 200, str(message)
+
+
+@pytest.mark.parametrize(("transport", "name", "credential"), STREAM_CASES)
+def test_streams_without_a_valid_token(
+    world: World, transport: str, name: str, credential: str, record_property: RecordProperty
+) -> None:
+    """Tokens: every stream (Server-Sent Events, WebSocket) refuses no token, a forged one, a lacking scope"""
+    _figures(record_property, f"{len(STREAMS)} streams (SSE and WebSocket)")
+    token = {
+        "no token": None,
+        "expired": world.forger.forgeries()["expired"],
+        "alg none": world.forger.forgeries()["alg none"],
+        "a write-only token": world.victim.write_token,
+        "the victim's token": world.victim.token,
+    }[credential]
+    status, body = _stream_refusal(world, transport, name, token)
+    if credential == "the victim's token":
+        assert (status, body) == (200, "(open)"), (status, body)
+        return
+    if transport == "sse":
+        assert status == 401 and '"error"' in body, (status, body)
+    else:
+        assert status in (401, 1008) or (status == 200 and '"error"' in body), (status, body)
 
 
 # == another account's things ======================================================================
