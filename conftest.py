@@ -91,11 +91,12 @@ def rabbitmq_url(rabbitmq_server: RabbitMQServer) -> Iterator[str]:
 
 # `make test` runs the suite on two xdist workers (`-n 2 --dist loadgroup`). The end-to-end
 # scenarios share one running microblog per mode (tests/e2e/conftest.py), so they all go to one
-# worker; the integration modules, each starting a stack of its own, to one worker too, so no more
-# than two stacks ever compete for the machine's cores. Everything else is spread module by module.
+# worker; the verify suite's modules (a stack each) to one worker; the integration modules, each
+# starting a stack of its own, to one worker too, so no more than two stacks ever compete for the
+# machine's cores. Everything else is spread module by module.
 # (A scheduler of our own rather than `xdist_group` marks: pytest 9 ignores the node id suffix
 # pytest-xdist 3.8 adds for those.)
-GROUPS = {"tests/e2e/": "e2e", "tests/integration/": "integration", "tests/verify/": "verify"}
+GROUPS = {"tests/e2e/": "e2e", "tests/verify/": "verify", "tests/integration/": "integration"}
 
 
 def _work_unit(nodeid: str) -> str:
@@ -114,5 +115,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class StackGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return _work_unit(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # The stack groups are the longest units: handed out first, in this order, so the
+            # first two go to different workers (xdist otherwise orders by test count, and two of
+            # them could queue on one worker behind each other).
+            for group in GROUPS.values():
+                if group in self.workqueue:
+                    self.workqueue.move_to_end(group, last=False)
+                    break
+            super()._assign_work_unit(node)
 
     return StackGroups(config, log)

@@ -3,6 +3,8 @@ read them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from microblog_common.testing import MASTODON_ACCOUNT_FIELDS
 
 
@@ -249,6 +251,20 @@ def test_markers(notify):
     assert notify.client.post("/api/v1/markers", user_id=alice, scopes="read", json={}).status_code == 403
 
 
+def test_the_document_describes_what_markers_take(notify):
+    """The body (JSON, form or multipart) and the 409 of a lost race are in the document, so clients
+    and fuzzers send markers, not an empty request."""
+    doc = notify.client.get("/openapi.json").json()
+    operation = doc["paths"]["/api/v1/markers"]["post"]
+    bodies = {kind: content["schema"] for kind, content in operation["requestBody"]["content"].items()}
+    assert set(bodies) == {"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}
+    schema = doc["components"]["schemas"][bodies["application/json"]["$ref"].rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"home", "notifications"}
+    assert operation["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorResponse"
+    )
+
+
 def test_a_notification_shows_once_its_sender_is_known(notify):
     """Events of different accounts arrive in any order: a follow before the follower's account."""
     ev = notify.events
@@ -257,3 +273,40 @@ def test_a_notification_shows_once_its_sender_is_known(notify):
     ev.follow(stranger, alice)
     assert notify.notifications(alice) == []
     assert notify.get("/api/v1/notifications/unread_count", alice).json() == {"count": 0}
+
+
+def _follow_link(notify, user: int, answer: Any, link: dict[str, Any]) -> Any:
+    """Follows an OpenAPI link as a client would: the target operation from its `operationRef`,
+    each parameter read from the answer's body by its runtime expression."""
+    ref_path, method = link["operationRef"].removeprefix("#/paths/").rsplit("/", 1)
+    path = ref_path.replace("~1", "/").replace("~0", "~")
+    for name, expression in link["parameters"].items():
+        value = answer
+        for step in expression.removeprefix("$response.body#/").split("/"):
+            value = value[int(step)] if isinstance(value, list) else value[step]
+        path = path.replace("{" + name + "}", str(value))
+    return notify.client.request(method.upper(), path, user_id=user)
+
+
+def test_the_lists_link_to_their_newest_notification_and_group(notify):
+    """The document's links (what stateful clients and fuzzers chain) lead from a page to the
+    reads and dismissal of its newest notification, and of its newest group."""
+    ev = notify.events
+    alice, bob = ev.account(), ev.account()
+    ev.follow(bob, alice)
+    ev.favourite(ev.status(alice, "linked"), bob)
+    paths = notify.client.get("/openapi.json").json()["paths"]
+    for list_path, reads in (
+        ("/api/v1/notifications", ("GetNotification",)),
+        ("/api/v2/notifications", ("GetGroup", "GetGroupAccounts")),
+    ):
+        links = paths[list_path]["get"]["responses"]["200"]["links"]
+        page = notify.get(list_path, alice).json()
+        for name in reads:
+            read = _follow_link(notify, alice, page, links[name])
+            assert read.status_code == 200, (name, read.text)
+        newest = page[0]["id"] if isinstance(page, list) else page["notification_groups"][0]["group_key"]
+        assert newest in str(_follow_link(notify, alice, page, links[reads[0]]).json())
+        dismiss = next(link for name, link in links.items() if name.startswith("Dismiss"))
+        assert _follow_link(notify, alice, page, dismiss).status_code == 200
+        assert _follow_link(notify, alice, page, links[reads[0]]).status_code == 404

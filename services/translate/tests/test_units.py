@@ -146,3 +146,16 @@ def test_deepl_host_follows_the_key():
 
 def test_microsoft_endpoint_defaults_to_the_global_one():
     assert _settings().microsoft_translator_endpoint == "https://api.cognitive.microsofttranslator.com"
+
+
+# -- the OpenAPI document ----------------------------------------------------------------------
+
+
+def test_the_document_says_translating_needs_a_token_with_read_access():
+    """The gateway merges this into `/api/openapi.json`: clients (and the attack suite, which picks
+    the endpoints to attack without a token from it) must see that translating needs one."""
+    from translate.app import create_app
+
+    app = create_app(_settings())
+    operation = app.openapi()["paths"]["/api/v1/statuses/{status_id}/translate"]["post"]
+    assert operation["security"] == [{"bearerAuth": []}, {"oauth2": ["read", "read:statuses"]}]

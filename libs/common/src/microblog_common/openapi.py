@@ -38,6 +38,19 @@ def image_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": "The image", "content": {kind: binary for kind in media_types}}}
 
 
+def link(method: str, path: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation `method path`, its parameters filled from the answer by
+    runtime expressions (`notification_id="$response.body#/0/id"`). By `operationRef`, a pointer
+    into `paths`, which the gateway's merged document keeps (it renames operation ids)."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method.lower()}", "parameters": parameters}
+
+
+# `responses=` of an operation whose answer leads to others (what clients and stateful fuzzers follow).
+def link_responses(status: int = 200, **links: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"links": links}}
+
+
 BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
 # What any operation may answer besides its success: the API's error format.
 ERROR_STATUSES = {

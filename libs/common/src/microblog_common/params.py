@@ -115,3 +115,16 @@ def list_param(params: dict[str, Any], name: str) -> list[str]:
     if isinstance(value, dict):  # `id[0]=1&id[1]=2`
         return [str(v) for _, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
     return [str(value)]
+
+
+def documented_params(model: type[BaseModel]) -> Any:
+    """`params: Annotated[dict[str, Any], documented_params(Model)]`: the request's parameters as
+    `request_params` reads them, for an endpoint that checks them itself (Mastodon's own parsing
+    and messages), documented as `model`'s body all the same."""
+
+    async def dependency(params: dict[str, Any] = Depends(request_params)) -> dict[str, Any]:
+        return params
+
+    dependency.__name__ = f"params_{model.__name__}"
+    dependency.__microblog_body__ = model  # type: ignore[attr-defined]
+    return Depends(dependency)

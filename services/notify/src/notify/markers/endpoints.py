@@ -9,12 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from microblog_common.db import SessionDep
-from microblog_common.errors import Unprocessable
+from microblog_common.errors import ErrorResponse, Unprocessable
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, require_user
 from microblog_common.mastodon.statuses import iso
-from microblog_common.params import list_param, request_params
+from microblog_common.params import documented_params, list_param
 from notify.markers import service
+from notify.markers.schemas import MarkersUpdate
 from notify.markers.service import TIMELINES
 from notify.models import Marker
 
@@ -40,11 +41,14 @@ def get_markers(
     return {name: render(row) for name, row in found.items()}
 
 
-@router.post("/api/v1/markers")
+@router.post(
+    "/api/v1/markers",
+    responses={409: {"model": ErrorResponse, "description": "Another update of the marker won the race"}},
+)
 def set_markers(
     session: SessionDep,
     identity: Annotated[Identity, Depends(require_user("write", "write:statuses"))],
-    params: Annotated[dict[str, Any], Depends(request_params)],
+    params: Annotated[dict[str, Any], documented_params(MarkersUpdate)],
 ) -> dict[str, Any]:
     """`home[last_read_id]` and/or `notifications[last_read_id]`, as a form or JSON."""
     assert identity.user_id is not None

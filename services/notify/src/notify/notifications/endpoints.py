@@ -12,6 +12,7 @@ from microblog_common.db import SessionDep
 from microblog_common.errors import BadRequest, NotFound
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import Identity, require_user
+from microblog_common.openapi import link, link_responses
 from microblog_common.pagination import Page, link_headers, page_params_for
 from microblog_common.params import list_param, request_params
 from notify import rendering
@@ -72,7 +73,25 @@ def count_limit(limit: str | None) -> int:
     return max(1, min(wanted, COUNT_MAX_LIMIT))
 
 
-@router.get("/api/v1/notifications")
+# The newest notification (group) of a page leads to its own reads and dismissal.
+NEWEST_NOTIFICATION = "$response.body#/0/id"
+NEWEST_GROUP = "$response.body#/notification_groups/0/group_key"
+NOTIFICATION_LINKS = link_responses(
+    GetNotification=link(
+        "GET", "/api/v1/notifications/{notification_id}", notification_id=NEWEST_NOTIFICATION
+    ),
+    DismissNotification=link(
+        "POST", "/api/v1/notifications/{notification_id}/dismiss", notification_id=NEWEST_NOTIFICATION
+    ),
+)
+GROUP_LINKS = link_responses(
+    GetGroup=link("GET", "/api/v2/notifications/{group_key}", group_key=NEWEST_GROUP),
+    GetGroupAccounts=link("GET", "/api/v2/notifications/{group_key}/accounts", group_key=NEWEST_GROUP),
+    DismissGroup=link("POST", "/api/v2/notifications/{group_key}/dismiss", group_key=NEWEST_GROUP),
+)
+
+
+@router.get("/api/v1/notifications", responses=NOTIFICATION_LINKS)
 def list_notifications(
     request: Request,
     session: SessionDep,
@@ -156,7 +175,7 @@ def _dismiss(session: SessionDep, account_id: int, raw_id: str | None) -> None:
 # -- grouped (v2) -----------------------------------------------------------------------------
 
 
-@router.get("/api/v2/notifications")
+@router.get("/api/v2/notifications", responses=GROUP_LINKS)
 def list_grouped(
     request: Request,
     session: SessionDep,
