@@ -194,10 +194,10 @@ def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _active_signing_key(microblog) -> tuple[str, Ed25519PrivateKey]:
-    """The users service's signing key, read from its database: with it a test can make tokens
-    that are signed correctly and wrong in exactly one other way."""
-    engine = create_engine(microblog.database_urls["users"])
+def signing_key(database_url: str) -> tuple[str, Ed25519PrivateKey]:
+    """The users service's active signing key, read from its database: with it a test can make
+    tokens that are signed correctly and wrong in exactly one other way."""
+    engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
             kid, pem = conn.execute(
@@ -224,7 +224,7 @@ def test_forged_tokens_are_refused(microblog, app_credentials):
     api, name = _register(microblog, app_credentials, "erin")
     header, payload, signature = api.access_token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    kid, key = _active_signing_key(microblog)
+    kid, key = signing_key(microblog.database_urls["users"])
 
     def signed(key_id: str = kid, signer: Ed25519PrivateKey = key, **changes) -> str:
         headers = {"kid": key_id, "typ": "at+jwt"}

@@ -25,11 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from sqlalchemy import create_engine, text
 
 from devstack.stack import SERVICES, LocalStack
 from gateway.openapi import merge
@@ -186,25 +184,6 @@ def token_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
     claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return claims
-
-
-def signing_key(database_url: str) -> tuple[str, Ed25519PrivateKey]:
-    """The users service's active signing key, from its database: a forgery made with it is wrong
-    in exactly the one way it is meant to be."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            kid, pem = conn.execute(
-                text(
-                    "SELECT kid, private_key_pem FROM signing_keys WHERE retired_at IS NULL "
-                    "ORDER BY created_at DESC LIMIT 1"
-                )
-            ).one()
-    finally:
-        engine.dispose()
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return kid, key
 
 
 @dataclass
@@ -399,16 +378,6 @@ def register(api: httpx.Client, app: App, prefix: str) -> Account:
         write_token=password_token(api, app, name, "write follow"),
         app=app,
     )
-
-
-def eventually(fetch: Any, check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if check(value):
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s: last value {value!r}"
-        time.sleep(0.2)
 
 
 def live_operations(base: str) -> Iterator[tuple[str, str]]:

@@ -33,7 +33,8 @@ from devstack.translation_providers import MicrosoftTranslator
 from microblog_common.internal_auth import Identity, sign_request
 from notify.streaming.connections import STREAM_SCOPES
 from notify.streaming.endpoints import SSE_CHANNELS
-from tests.e2e.conftest import TRANSLATOR_KEY, TRANSLATOR_REGION, translate_env
+from tests.e2e.conftest import TRANSLATOR_KEY, TRANSLATOR_REGION, eventually, translate_env
+from tests.e2e.test_mastodon_accounts import signing_key
 from tests.verify.attack_support import (
     OOB,
     OPEN_PREFIXES,
@@ -47,14 +48,12 @@ from tests.verify.attack_support import (
     browser,
     csrf_token,
     describe,
-    eventually,
     fill,
     is_error,
     live_operations,
     make_app,
     register,
     runs_no_code_of,
-    signing_key,
     stays_on_site,
     token_claims,
     web_routes,
