@@ -3,9 +3,9 @@ PostgreSQL and RabbitMQ, the search and notify consumers in worker processes of 
 concurrent workload through the gateway while the broker, the consumers and a database connection
 fail; each service stopped in turn; the embedded mode killed while clients post.
 
-`VERIFY_OPERATIONS` sets the size of the workload (default `DEFAULT_OPERATIONS`, what fits the
-suite's share of CI's time on a 2-core machine; the issue's 10,000 run with
-`VERIFY_OPERATIONS=10000 make verify`). Clients go on past it until the last fault is over, so
+`VERIFY_OPERATIONS` sets the size of the workload: `make verify` makes the issue's 10,000;
+without it (`make test`, CI) `DEFAULT_OPERATIONS`, what fits the suite's share of CI's time on a
+2-core machine. Clients go on past it until the last fault is over, so
 every fault happens under load."""
 
 from __future__ import annotations
