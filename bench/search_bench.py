@@ -28,6 +28,7 @@ then:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import statistics
@@ -43,6 +44,7 @@ from accounts import register
 from gateway_overhead import start_uvicorn
 from harness import load_arguments, prepare, wait_idle, write_results
 from loadgen import run_load, run_wrk
+from profiling import py_spy, top
 from search_data import generate
 
 from devstack.servers import PostgresServer, RabbitMQServer, make_base_dir
@@ -250,7 +252,13 @@ def run_size(pg: PostgresServer, mq: RabbitMQServer, base: Path, size: int, tool
                     if args.warmup > 0:
                         run(conns, args.warmup)
                     wait_idle(busy)
-                    row = {"target": target, "statuses": size, **run(conns, args.duration).as_dict()}
+                    with contextlib.ExitStack() as profiles:
+                        if args.profile and target != HELLO:
+                            for process in ("search", "gateway"):
+                                out = args.out / f"search-profile-{size}-c{conns}-{process}.txt"
+                                profiles.enter_context(py_spy(stack.pid(process) or 0, out, args.duration))
+                                result.setdefault("profiles", []).append(str(out))
+                        row = {"target": target, "statuses": size, **run(conns, args.duration).as_dict()}
                     result["rows"].append(row)
                     print(
                         f"  {target:<14} c={conns:<3} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:.2f} ms  "
@@ -260,6 +268,10 @@ def run_size(pg: PostgresServer, mq: RabbitMQServer, base: Path, size: int, tool
         finally:
             hello.terminate()
             hello.wait(timeout=10)
+        for path in result.get("profiles", []):
+            if Path(path).exists():
+                lines = [f"    {share:6.1%}  {frame}" for frame, share in top(Path(path))]
+                print(f"  profile {path}:", *lines, sep="\n", flush=True)
         result["indexing"] = indexing_throughput(stack, raw_url, args.events)
         print(f"  indexing: {result['indexing']}", flush=True)
         result["lag"] = post_lag(stack.gateway_url, account.token, args.lag_posts)
@@ -267,7 +279,8 @@ def run_size(pg: PostgresServer, mq: RabbitMQServer, base: Path, size: int, tool
         search_pid = stack.pid("search")
         result["search_memory_mb"] = rss_mb(search_pid) if search_pid else None
         print(f"  search process memory (MB): {result['search_memory_mb']}", flush=True)
-    pg.drop_database(name)
+    if not args.keep:
+        pg.drop_database(name)
     return result
 
 
@@ -307,6 +320,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated status counts")
     parser.add_argument("--events", type=int, default=20_000, help="events for the indexing throughput")
     parser.add_argument("--lag-posts", type=int, default=100, help="posts timed until searchable")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' files (the indexes too)")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="py-spy the search and gateway processes during each status search run (raw profiles in --out)",
+    )  # fmt: skip
     args = parser.parse_args()
     prepared = prepare(args)
     if prepared is None:
@@ -330,7 +348,9 @@ def main() -> int:
             everything = {"machine": info, "args": vars(args) | {"out": str(args.out)}, "results": results}
             path = write_results(args.out, "search", stamp, everything, text)
             print(text + f"\nresults: {path}")
-        if not failed:
+        if args.keep:
+            print(f"files kept in {base}")
+        elif not failed:
             shutil.rmtree(base, ignore_errors=True)
     return 0
 

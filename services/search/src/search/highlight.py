@@ -35,24 +35,38 @@ def within(a: str, b: str, limit: int) -> bool:
     return bool(OSA.distance(a, b, score_cutoff=limit) <= limit)
 
 
-def mark(text: str, words: Sequence[str], *, fuzzy: bool) -> str | None:
-    """`text` escaped, with the words matching `words` in `<mark>`; None when none matches."""
-    wanted = {fold(w) for w in words if w}
-    if not wanted:
-        return None
-    typo_words = [(w, allowed_edits(w)) for w in wanted if allowed_edits(w)] if fuzzy else []
-    out: list[str] = []
-    position = 0
-    found = False
-    for match in _WORD.finditer(text):
-        token = fold(match.group(0))
-        hit = token in wanted or any(within(token, w, edits) for w, edits in typo_words)
-        if hit:
-            found = True
-            out.append(html.escape(text[position : match.start()], quote=False))
-            out.append(f"<mark>{html.escape(match.group(0), quote=False)}</mark>")
-            position = match.end()
-    if not found:
-        return None
-    out.append(html.escape(text[position:], quote=False))
-    return "".join(out)
+class Marker:
+    """Marks the words matching `words` in texts; one per search, so that what it learnt about a
+    word (a match or not) serves every text of the page: the words of a page repeat a lot, and
+    an edit distance per word and query word was most of a search's rendering time."""
+
+    def __init__(self, words: Sequence[str], *, fuzzy: bool):
+        self.wanted = {fold(w) for w in words if w}
+        self.typo_words = [(w, allowed_edits(w)) for w in self.wanted if allowed_edits(w)] if fuzzy else []
+        self._seen: dict[str, bool] = {}
+
+    def matches(self, word: str) -> bool:
+        known = self._seen.get(word)
+        if known is None:
+            token = fold(word)
+            known = token in self.wanted or any(
+                abs(len(token) - len(w)) <= edits and within(token, w, edits) for w, edits in self.typo_words
+            )
+            self._seen[word] = known
+        return known
+
+    def mark(self, text: str) -> str | None:
+        """`text` escaped, with the matching words in `<mark>`; None when none matches."""
+        if not self.wanted:
+            return None
+        out: list[str] = []
+        position = 0
+        for match in _WORD.finditer(text):
+            if self.matches(match.group(0)):
+                out.append(html.escape(text[position : match.start()], quote=False))
+                out.append(f"<mark>{html.escape(match.group(0), quote=False)}</mark>")
+                position = match.end()
+        if not out:
+            return None
+        out.append(html.escape(text[position:], quote=False))
+        return "".join(out)

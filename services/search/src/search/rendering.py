@@ -15,37 +15,43 @@ from microblog_common.mastodon.statuses import (
     status_from_snapshot,
 )
 from microblog_common.urls import PublicUrls
-from search.models import Account, Status
-from search.repository import FavouriteCounts, TagDay
+from search.models import Account
+from search.repository import StatusToRender, TagDay
 
 HISTORY_DAYS = 7
 
 
 def account_json(account: Account, urls: PublicUrls) -> dict[str, Any]:
-    counts = AccountCounts(
-        followers=account.followers_count,
-        following=account.following_count,
-        statuses=account.statuses_count,
-        last_status_at=account.last_status_at,
+    return author_json(
+        account.snapshot,
+        AccountCounts(
+            followers=account.followers_count,
+            following=account.following_count,
+            statuses=account.statuses_count,
+            last_status_at=account.last_status_at,
+        ),
+        urls,
     )
-    return account_from_snapshot(AccountSnapshot.model_validate(account.snapshot), urls, counts)
+
+
+def author_json(snapshot: dict[str, Any], counts: AccountCounts, urls: PublicUrls) -> dict[str, Any]:
+    return account_from_snapshot(AccountSnapshot.model_validate(snapshot), urls, counts)
 
 
 def status_json(
-    status: Status,
+    row: StatusToRender,
     author: dict[str, Any],
     urls: PublicUrls,
-    favourites: FavouriteCounts,
     viewer_id: int | None,
     highlight: str | None,
 ) -> dict[str, Any]:
     body = status_from_snapshot(
-        StatusSnapshot.model_validate(status.snapshot),
+        StatusSnapshot.model_validate(row.snapshot),
         author,
         urls,
-        counts=StatusCounts(favourites=favourites.counts.get(status.id, 0)),
+        counts=StatusCounts(favourites=row.favourites_count),
         viewer_id=viewer_id,
-        favourited=status.id in favourites.viewer_favourited,
+        favourited=bool(row.favourited),
     )
     if highlight is not None:
         body["highlight"] = highlight  # an extension: clients that don't know it ignore it

@@ -28,7 +28,7 @@ class Runtime:
         return cls(settings, PublicUrls(settings.public_url), build_index(settings))
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no worker-thread hop
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -112,7 +112,8 @@ class SearchParams:
     latest: bool
 
 
-def search_params(
+# Async: parsing only, so no worker-thread hop (a sync dependency costs one).
+async def search_params(
     q: str | None = Query(None, description="What to search for, with Mastodon's operators"),
     type: str | None = Query(None, description="accounts, hashtags or statuses (default: all three)"),
     resolve: str | None = Query(None),
@@ -169,7 +170,7 @@ class AccountSearchParams:
     following: bool
 
 
-def account_search_params(
+async def account_search_params(
     q: str | None = Query(None),
     limit: str | None = Query(None, description="40 by default, at most 80"),
     offset: str | None = Query(None),

@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from microblog_common.errors import ServiceUnavailable, Unauthorized
 from microblog_common.ids import parse_id
+from microblog_common.mastodon.statuses import AccountCounts
 from search import repository
-from search.highlight import mark
+from search.highlight import Marker
 from search.index.base import AccountQuery, IndexUnavailable, StatusHit, StatusQuery
 from search.models import Account, Status
 from search.query import Criteria, parse, words_of
-from search.rendering import account_json, history_start, status_json, tag_json
+from search.rendering import account_json, author_json, history_start, status_json, tag_json
 from search.runtime import Runtime
 from search.schemas import AccountSearchParams, SearchParams
 
@@ -50,7 +51,7 @@ class Results:
         return {"accounts": self.accounts, "statuses": self.statuses, "hashtags": self.hashtags}
 
 
-def may_see(status: Status, viewer_id: int | None) -> bool:
+def may_see(status: Status | repository.StatusToRender, viewer_id: int | None) -> bool:
     if viewer_id is None:
         return status.visibility == "public"
     if status.visibility in OPEN_VISIBILITIES or status.account_id == viewer_id:
@@ -84,29 +85,29 @@ def render_statuses(
     marked: tuple[list[str], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """`marked`: the words to highlight (and whether typos count) where the index gave none."""
-    rows = repository.statuses(session, [h.id for h in hits])
-    visible = [h for h in hits if h.id in rows and may_see(rows[h.id], viewer_id)]
-    authors = repository.accounts(session, list({rows[h.id].account_id for h in visible}))
-    favourites = repository.favourites(session, [h.id for h in visible], viewer_id)
+    rows = repository.statuses_to_render(session, [h.id for h in hits], viewer_id)
     rendered: dict[int, dict[str, Any]] = {}
+    marker = Marker(marked[0], fuzzy=marked[1]) if marked is not None else None
     out = []
-    for hit in visible:
-        status = rows[hit.id]
-        author = authors.get(status.account_id)
-        if author is None:
-            continue  # its author's account never reached this replica (or is gone)
-        if author.id not in rendered:
-            rendered[author.id] = account_json(author, runtime.urls)
+    for hit in hits:
+        row = rows.get(hit.id)
+        if row is None or not may_see(row, viewer_id):
+            continue  # gone since indexed, its author unknown or gone, or not the viewer's to see
+        if row.account_id not in rendered:
+            counts = AccountCounts(
+                row.followers_count, row.following_count, row.statuses_count, row.last_status_at
+            )
+            rendered[row.account_id] = author_json(row.author_snapshot, counts, runtime.urls)
         highlight = hit.highlight
-        if highlight is None and marked is not None:
-            highlight = mark(_searched_text(status), marked[0], fuzzy=marked[1])
-        out.append(status_json(status, rendered[author.id], runtime.urls, favourites, viewer_id, highlight))
+        if highlight is None and marker is not None:
+            highlight = marker.mark(_searched_text(row.snapshot))
+        out.append(status_json(row, rendered[row.account_id], runtime.urls, viewer_id, highlight))
     return out
 
 
-def _searched_text(status: Status) -> str:
-    text = str(status.snapshot.get("text", ""))
-    spoiler = str(status.snapshot.get("spoiler_text") or "")
+def _searched_text(snapshot: dict[str, Any]) -> str:
+    text = str(snapshot.get("text", ""))
+    spoiler = str(snapshot.get("spoiler_text") or "")
     return f"{spoiler}\n{text}" if spoiler else text
 
 
@@ -139,10 +140,8 @@ def resolve_url(session: Session, runtime: Runtime, q: str, viewer_id: int | Non
         match = pattern.match(path)
         if match:
             status_id = parse_id(match.group(2))
-            rows = repository.statuses(session, [status_id] if status_id else [])
-            row = rows.get(status_id or 0)
-            if row is not None and may_see(row, viewer_id):
-                results.statuses = render_statuses(session, runtime, [StatusHit(row.id, 0.0)], viewer_id)
+            if status_id is not None:  # rendered only if it exists and the viewer may see it
+                results.statuses = render_statuses(session, runtime, [StatusHit(status_id, 0.0)], viewer_id)
             return results
     for pattern in _ACCOUNT_PATHS:
         match = pattern.match(path)

@@ -407,9 +407,9 @@ def _clause_query(clause: TextClause, fuzzy: bool, searcher: Any = None) -> Any 
         return Q.boost_query(Q.phrase_query(STATUS_SCHEMA, "text", _words(tokens)), PHRASE_BOOST)
     if len(tokens) > 1:
         return Q.boolean_query(
-            [(MUST, _word_query(t, fuzzy and clause.occur is not Occur.must_not)) for t in tokens]
+            [(MUST, _word_query(t, fuzzy and clause.occur is not Occur.must_not, searcher)) for t in tokens]
         )
-    return _word_query(tokens[0], fuzzy and clause.occur is not Occur.must_not)
+    return _word_query(tokens[0], fuzzy and clause.occur is not Occur.must_not, searcher)
 
 
 def _exact_clause(clause: TextClause) -> Any | None:
