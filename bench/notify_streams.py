@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import resource
 import statistics
 import sys
@@ -30,10 +30,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 from gateway_overhead import start_uvicorn
-from harness import Target, measure, prepare, write_results
+from harness import Target, cpu_seconds, measure, prepare, write_results
+from profiling import py_spy, top
 from sqlalchemy import create_engine, text
+from sse_readers import SseStream, json_of, open_stream
 
 from devstack.mail import SmtpSink
 from devstack.stack import LocalStack
@@ -123,61 +124,53 @@ def wait_rows(db_url: str, query: str, count: int, timeout: float = 1800) -> Non
 
 
 class Streams:
-    """N SSE streams on one process, each read by a task of this process; arrival times by key."""
+    """N SSE streams on one process (`sse_readers`): arrival times by (event, key) once parsed."""
 
     def __init__(self, base: str, secret: str):
         self.base = base
         self.secret = secret
-        self.arrivals: dict[tuple[str, str], dict[int, float]] = {}
-        self.opened = 0
-        self.session: aiohttp.ClientSession | None = None
-        self.tasks: list[asyncio.Task[None]] = []
+        self.streams: list[SseStream] = []
 
     async def open(self, account_ids: list[int]) -> None:
-        connector = aiohttp.TCPConnector(limit=0, force_close=True)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        path = "/api/v1/streaming/user"
         for i, account_id in enumerate(account_ids):
-            self.tasks.append(asyncio.create_task(self._read(account_id)))
+            identity = {HEADER_USER_ID: str(account_id), HEADER_SCOPES: "read",
+                        HEADER_TOKEN_ID: f"bench-{account_id}",
+                        HEADER_CLIENT_IP: "127.0.0.1"}  # fmt: skip
+            # Signatures are checked for age at the handshake only: one per stream.
+            headers = sign_request(self.secret, "GET", path, identity)
+            stream = await open_stream(self.base + path, headers, account_id)
+            if not stream.status_line().startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"stream {account_id}: {b''.join(stream.chunks)[:500]!r}")
+            self.streams.append(stream)
             if i % 200 == 199:
                 await asyncio.sleep(0.2)  # don't open them all in one burst
-        while self.opened < len(account_ids):
-            await asyncio.sleep(0.2)
 
-    async def _read(self, account_id: int) -> None:
-        path = "/api/v1/streaming/user"
-        identity = {HEADER_USER_ID: str(account_id), HEADER_SCOPES: "read",
-                    HEADER_TOKEN_ID: f"bench-{account_id}",
-                    HEADER_CLIENT_IP: "127.0.0.1"}  # fmt: skip
-        assert self.session is not None
-        # Signatures are checked for age at the handshake only: one per stream.
-        async with self.session.get(
-            self.base + path, headers=sign_request(self.secret, "GET", path, identity)
-        ) as r:
-            assert r.status == 200, await r.text()
-            event = ""
-            async for raw in r.content:
-                line = raw.decode().rstrip("\n")
-                if line == ":)":
-                    self.opened += 1
-                elif line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    now = time.perf_counter()
-                    body = json.loads(line[6:])
-                    key = (
-                        event,
-                        str(body.get("status", {}).get("id") if event == "notification" else body.get("id")),
-                    )
-                    if event == "notification":
-                        key = ("notification", body["account"]["id"])
-                    self.arrivals.setdefault(key, {})[account_id] = now
+    def events_ended(self) -> int:
+        return sum(s.ended for s in self.streams)
+
+    async def wait_for(self, total: int, timeout: float) -> None:
+        """Until the streams have `total` events between them, or `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.events_ended() < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    def arrivals(self) -> dict[tuple[str, str], dict[int, float]]:
+        """(event, status id; or "notification", the notifying account's id) -> stream -> time."""
+        found: dict[tuple[str, str], dict[int, float]] = {}
+        for stream in self.streams:
+            for arrival in stream.events():
+                body = json_of(arrival)
+                if arrival.event == "notification":
+                    key = ("notification", str(body["account"]["id"]))
+                else:
+                    key = (arrival.event, str(body.get("id")))
+                found.setdefault(key, {}).setdefault(stream.key, arrival.at)
+        return found
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.session is not None:
-            await self.session.close()
+        for stream in self.streams:
+            stream.close()
 
 
 async def run(stack: LocalStack, sink: SmtpSink, args: argparse.Namespace) -> dict:
@@ -205,32 +198,61 @@ async def run(stack: LocalStack, sink: SmtpSink, args: argparse.Namespace) -> di
         await asyncio.sleep(3)
         rss_after = rss_kib(notify_pid)
 
-        post_latencies: list[float] = []
-        post_missing = 0
-        for _ in range(args.posts):
-            status_id = new_id()
-            sent = time.perf_counter()
-            await bus.publish([post_event(author, status_id)])
-            deadline = time.monotonic() + 30
-            key = ("update", str(status_id))
-            while len(streams.arrivals.get(key, {})) < len(viewers) and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            got = streams.arrivals.get(key, {})
-            post_missing += len(viewers) - len(got)
-            post_latencies += [(t - sent) * 1000 for t in got.values()]
-            await asyncio.sleep(1)
+        # Nothing is parsed while events are timed: each post waits until every stream has one
+        # more event (or 30 s), the follows until theirs came; then the arrivals are read.
+        post_sent: dict[str, float] = {}
+        cpu_before = (cpu_seconds(notify_pid), time.process_time())
+        profile = BENCH_DIR / "results" / f"notify-profile-{args.streams}.txt"
+        with py_spy(notify_pid, profile, args.posts * 2) if args.profile else contextlib.nullcontext():
+            for _ in range(args.posts):
+                status_id = new_id()
+                expected = streams.events_ended() + len(viewers)
+                post_sent[str(status_id)] = time.perf_counter()
+                await bus.publish([post_event(author, status_id)])
+                await streams.wait_for(expected, 30)
+                await asyncio.sleep(1)
+        # CPU per delivery while the posts went out (the 1 s pauses between them are idle).
+        notify_cpu = cpu_seconds(notify_pid) - cpu_before[0]
+        reader_cpu = time.process_time() - cpu_before[1]
+        deliveries = max(1, args.posts * len(viewers))
+        post_cpu_us = {"notify": round(notify_cpu / deliveries * 1e6, 1),
+                       "readers": round(reader_cpu / deliveries * 1e6, 1)}  # fmt: skip
+        print(f"CPU per delivery (µs): {post_cpu_us}", flush=True)
+        if args.profile and profile.exists():
+            lines = [f"    {share:6.1%}  {frame}" for frame, share in top(profile, 40)]
+            print(f"profile of the posts {profile}:", *lines, sep="\n", flush=True)
 
+        follow_sent: dict[int, float] = {}
+        expected = streams.events_ended() + len(fans)
+        follow_profile = BENCH_DIR / "results" / f"notify-profile-{args.streams}-follows.txt"
+        follow_seconds = len(fans) * args.follow_spacing + 2
+        with py_spy(notify_pid, follow_profile, follow_seconds) if args.profile else contextlib.nullcontext():
+            for fan, viewer in zip(fans, viewers, strict=False):
+                follow_sent[viewer] = time.perf_counter()
+                await bus.publish([follow_event(fan, viewer)])
+                await asyncio.sleep(args.follow_spacing)
+            await streams.wait_for(expected, 30)
+        if args.profile and follow_profile.exists():
+            lines = [f"    {share:6.1%}  {frame}" for frame, share in top(follow_profile, 60)]
+            print(f"profile of the follows {follow_profile}:", *lines, sep="\n", flush=True)
+        arrivals = streams.arrivals()
+        post_latencies: list[float] = []
+        per_post: list[dict[str, float]] = []  # first, median and last arrival of each post
+        post_missing = 0
+        for status_id, sent in post_sent.items():
+            got = arrivals.get(("update", status_id), {})
+            post_missing += len(viewers) - len(got)
+            these = sorted((t - sent) * 1000 for t in got.values())
+            post_latencies += these
+            if these:
+                per_post.append({"first": round(these[0], 1), "p50": round(percentile(these, 0.5), 1),
+                                 "last": round(these[-1], 1)})  # fmt: skip
+        print(f"each post (ms): {per_post}", flush=True)
         follow_latencies: list[float] = []
-        sent_at: dict[int, float] = {}
         for fan, viewer in zip(fans, viewers, strict=False):
-            sent_at[viewer] = time.perf_counter()
-            await bus.publish([follow_event(fan, viewer)])
-            await asyncio.sleep(args.follow_spacing)
-        await asyncio.sleep(5)
-        for fan, viewer in zip(fans, viewers, strict=False):
-            arrived = streams.arrivals.get(("notification", str(fan)), {}).get(viewer)
+            arrived = arrivals.get(("notification", str(fan)), {}).get(viewer)
             if arrived is not None:
-                follow_latencies.append((arrived - sent_at[viewer]) * 1000)
+                follow_latencies.append((arrived - follow_sent[viewer]) * 1000)
         rss_end = rss_kib(notify_pid)
         await streams.close()
 
@@ -257,6 +279,8 @@ async def run(stack: LocalStack, sink: SmtpSink, args: argparse.Namespace) -> di
         "emails": {"count": emails, "seconds": round(email_seconds, 2),
                    "per_second": round(emails / email_seconds, 1) if email_seconds else None},
         "mean_post_ms": statistics.fmean(post_latencies) if post_latencies else None,
+        "post_cpu_us_per_delivery": post_cpu_us,
+        "per_post_ms": per_post,
     }  # fmt: skip
 
 
@@ -272,6 +296,7 @@ def main() -> int:
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--connections", default="1")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--profile", action="store_true", help="py-spy notify while the posts go out")
     args = parser.parse_args()
     prepared = prepare(args)
     if prepared is None:

@@ -254,3 +254,36 @@ def test_no_activity_email_while_a_live_stream_is_open(request, tmp_path):
         assert wait_until(lambda: not hub.connections, timeout=10)
         ev.follow(ev.account(), alice)
         assert wait_until(lambda: list(mail.glob("*-follow.eml")), timeout=10)
+
+
+def test_presence_rows_follow_who_is_watching(request, tmp_path):
+    """An account counts as watching here (no activity email) from the moment it subscribes to its
+    user stream until it unsubscribes or leaves; each refresh renews this replica's rows in place."""
+    from sqlalchemy import select
+    from websockets.sync.client import connect
+
+    from notify.models import StreamPresence
+
+    with served(request, tmp_path, stream_presence_refresh_seconds=0.3) as s:
+        alice, bob = s.events.account(), s.events.account()
+        db = s.app.state.runtime.hub.db
+
+        def rows() -> dict[int, Any]:
+            with db.read_only() as session:
+                return dict(
+                    session.execute(select(StreamPresence.account_id, StreamPresence.expires_at)).all()
+                )
+
+        path = "/api/v1/streaming?stream=user"
+        with connect(s.url.replace("http", "ws") + path, additional_headers=s.headers(path, alice)) as ws:
+            reader = Reader(s, "/api/v1/streaming/user", bob)
+            assert wait_until(lambda: set(rows()) == {alice, bob}, timeout=10)
+            first = rows()
+            assert wait_until(lambda: all(rows()[a] > first[a] for a in (alice, bob)), timeout=10)
+            ws.send(json.dumps({"type": "unsubscribe", "stream": "user"}))
+            assert wait_until(lambda: set(rows()) == {bob}, timeout=10)
+            ws.send(json.dumps({"type": "subscribe", "stream": "user"}))
+            assert wait_until(lambda: set(rows()) == {alice, bob}, timeout=10)
+            reader.close()
+            assert wait_until(lambda: set(rows()) == {alice}, timeout=10)
+        assert wait_until(lambda: not rows(), timeout=10)

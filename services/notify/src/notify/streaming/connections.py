@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # Stream names (Mastodon's channel names) this service accepts, and the scope each needs beside a
 # user token (public streams need none since Mastodon 4.2, only a token).
@@ -30,15 +31,20 @@ SSE_HEARTBEAT = b":thump\n"
 
 @dataclass(frozen=True)
 class Message:
-    """An event for one stream: `payload` is JSON text (for `delete`, the bare id)."""
+    """An event for one stream: `payload` is JSON text (for `delete`, the bare id). One message
+    goes to every connection it is for, so its encodings are made once (cached)."""
 
     stream: tuple[str, ...]
     event: str
     payload: str
 
-    def sse(self) -> bytes:
+    @cached_property
+    def sse_bytes(self) -> bytes:
         # LF only, `event` then `data`, a blank line ends it (what Mastodon.py's parser needs).
         return f"event: {self.event}\ndata: {self.payload}\n\n".encode()
+
+    def sse(self) -> bytes:
+        return self.sse_bytes
 
     def websocket(self) -> str:
         # The payload stays a JSON string inside the frame: masto.js parses it a second time.
@@ -61,11 +67,15 @@ class Connection:
     closed: bool = False
     dropped: bool = False
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # What `has_scope` answered, by the scopes asked about: a fan-out asks the same of thousands.
+    _scope_answers: dict[tuple[str, ...], bool] = field(default_factory=dict)
 
     def has_scope(self, scopes: tuple[str, ...]) -> bool:
-        if not scopes:
-            return True
-        return any(s in self.scopes or s.split(":", 1)[0] in self.scopes for s in scopes)
+        answer = self._scope_answers.get(scopes)
+        if answer is None:
+            answer = not scopes or any(s in self.scopes or s.split(":", 1)[0] in self.scopes for s in scopes)
+            self._scope_answers[scopes] = answer
+        return answer
 
     def offer(self, message: Message) -> bool:
         """Queues the message; False (and the connection is dropped) when the client is too far behind."""
@@ -101,8 +111,15 @@ class Connection:
             return None
         return self.pending.popleft()
 
+    def take_pending(self) -> list[Message]:
+        """Everything queued (a burst goes out in one write)."""
+        taken = list(self.pending)
+        self.pending.clear()
+        return taken
+
     def subscribed_to(self, stream: str) -> bool:
-        return any(s == stream for s, _ in self.subscriptions)
+        # Streams without a tag (the user's, the public ones) are one set lookup.
+        return (stream, None) in self.subscriptions or any(s == stream for s, _ in self.subscriptions)
 
     def tags(self, stream: str) -> list[str | None]:
         return [tag for s, tag in self.subscriptions if s == stream]

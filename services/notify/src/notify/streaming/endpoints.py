@@ -165,7 +165,12 @@ class EventStream(Response):
                 message = await connection.next(self.heartbeat)
                 if not connection.is_open():
                     break
-                await self._write(send, message.sse() if message is not None else SSE_HEARTBEAT)
+                if message is None:
+                    await self._write(send, SSE_HEARTBEAT)
+                else:
+                    burst = connection.take_pending()
+                    body = message.sse() + b"".join(m.sse() for m in burst) if burst else message.sse()
+                    await self._write(send, body)
             if not client_left.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(1.0):

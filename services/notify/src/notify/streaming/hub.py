@@ -73,6 +73,7 @@ LIVE_PATTERNS = (
 )
 # Events waiting for the dispatcher; past this (a stalled process) the oldest are dropped.
 INBOX_LIMIT = 50_000
+STATUS_SCOPES = ("read", "read:statuses")
 
 
 class StreamHub:
@@ -95,6 +96,10 @@ class StreamHub:
         self._tasks: list[asyncio.Task[None]] = []
         # Set when an account stops watching here: its presence row goes at once, not at expiry.
         self._presence_changed = asyncio.Event()
+        # Accounts that stopped watching since the last refresh; presence writes one at a time.
+        self._gone: set[int] = set()
+        self._presence_lock = asyncio.Lock()
+        self._presence_rewrite = True  # the first refresh (and one after a failure) writes every row
         self.dropped_slow = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -103,6 +108,7 @@ class StreamHub:
         self.db, self.bus = db, bus
         self._inbox = asyncio.Queue()
         self._presence_changed = asyncio.Event()
+        self._presence_lock = asyncio.Lock()
         self._tasks = [
             asyncio.create_task(self._dispatch(), name="stream-dispatch"),
             asyncio.create_task(self._refresh_presence(), name="stream-presence"),
@@ -152,16 +158,25 @@ class StreamHub:
             graph = await self._db(replica.following_of, [connection.account_id])
             self._merge_following(connection.account_id, graph[connection.account_id])
         if stream in PRESENCE_STREAMS and not watching_before:
-            await self._db(
-                presence.mark_present, self.replica_id, connection.account_id, self._presence_expiry()
-            )
+            async with self._presence_lock:
+                self._gone.discard(connection.account_id)
+                try:
+                    await self._db(
+                        presence.mark_present, self.replica_id, connection.account_id, self._presence_expiry()
+                    )
+                except Exception:
+                    self._presence_rewrite = True  # the next refresh writes the row
+                    raise
 
     def unsubscribe(self, connection: Connection, stream: str, tag: str | None = None) -> None:
+        was_watching = self._watching(connection.account_id)
         connection.subscriptions = {
             (s, t)
             for s, t in connection.subscriptions
             if not (s == stream and (tag is None or _same_tag(t, tag)))
         }
+        if was_watching and not self._watching(connection.account_id):
+            self._stopped_watching(connection.account_id)
 
     def disconnect(self, connection: Connection) -> None:
         was_watching = self._watching(connection.account_id)
@@ -174,7 +189,7 @@ class StreamHub:
                 del self.by_account[connection.account_id]
                 self._forget_following(connection.account_id)
         if was_watching and not self._watching(connection.account_id):
-            self._presence_changed.set()
+            self._stopped_watching(connection.account_id)
         if connection.dropped:
             self.dropped_slow += 1
             log.warning("stream_dropped_slow_client", account_id=connection.account_id)
@@ -184,6 +199,10 @@ class StreamHub:
             c.subscribed_to(USER) or c.subscribed_to(USER_NOTIFICATION)
             for c in self.by_account.get(account_id, ())
         )
+
+    def _stopped_watching(self, account_id: int) -> None:
+        self._gone.add(account_id)
+        self._presence_changed.set()  # its row goes at once, not at expiry
 
     def _presence_expiry(self) -> datetime:
         # Rows live three refresh intervals: a replica that stops refreshing stops counting.
@@ -195,11 +214,27 @@ class StreamHub:
                 async with asyncio.timeout(self.presence_refresh_seconds):
                     await self._presence_changed.wait()
             self._presence_changed.clear()
-            watching = [a for a in list(self.by_account) if self._watching(a)]
-            try:
-                await self._db(presence.refresh_presence, self.replica_id, watching, self._presence_expiry())
-            except Exception as exc:
-                log.warning("stream_presence_refresh_failed", error=str(exc), error_type=type(exc).__name__)
+            # Two statements, not a row per stream: with thousands of streams, rewriting every row
+            # held the event loop long enough to show in their latency.
+            async with self._presence_lock:
+                gone = [a for a in self._gone if not self._watching(a)]
+                rewrite = (
+                    [a for a in list(self.by_account) if self._watching(a)]
+                    if self._presence_rewrite
+                    else None
+                )
+                try:
+                    await self._db(
+                        presence.refresh_presence, self.replica_id, gone, self._presence_expiry(), rewrite
+                    )
+                except Exception as exc:
+                    self._presence_rewrite = True
+                    log.warning(
+                        "stream_presence_refresh_failed", error=str(exc), error_type=type(exc).__name__
+                    )
+                    continue
+                self._gone.difference_update(gone)
+                self._presence_rewrite = False
 
     # -- the follow graph of connected viewers -----------------------------------------------------
 
@@ -336,18 +371,27 @@ class StreamHub:
         payload_for: Callable[[int | None], str],
         anonymous: str,
     ) -> None:
+        # One Message per stream and payload, shared by every connection it goes to.
+        messages: dict[tuple[tuple[str, ...], str], Message] = {}
+
+        def message(stream: tuple[str, ...], payload: str) -> Message:
+            found = messages.get((stream, payload))
+            if found is None:
+                found = messages[(stream, payload)] = Message(stream, event, payload)
+            return found
+
         for viewer in home:
             for connection in list(self.by_account.get(viewer, ())):
-                if connection.subscribed_to(USER) and connection.has_scope(("read", "read:statuses")):
-                    connection.offer(Message((USER,), event, payload_for(viewer)))
+                if connection.subscribed_to(USER) and connection.has_scope(STATUS_SCOPES):
+                    connection.offer(message((USER,), payload_for(viewer)))
         if not to_public and not tags:
             return
         for connection in list(self.connections):
             for stream, tag in list(connection.subscriptions):
                 if to_public and stream in PUBLIC_STREAMS:
-                    connection.offer(Message((stream,), event, anonymous))
+                    connection.offer(message((stream,), anonymous))
                 elif tags and stream in (HASHTAG, HASHTAG_LOCAL) and tag is not None and tag.lower() in tags:
-                    connection.offer(Message((stream, tag), event, anonymous))
+                    connection.offer(message((stream, tag), anonymous))
 
     def _home_audience(self, snapshot: StatusSnapshot) -> set[int]:
         """Connected viewers whose home timeline the status belongs in."""

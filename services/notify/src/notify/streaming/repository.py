@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from microblog_common.sql import dialect_insert
@@ -27,10 +27,28 @@ def is_watching(session: Session, account_id: int, now: datetime) -> bool:
 
 
 def refresh_presence(
-    session: Session, replica: str, account_ids: Collection[int], expires_at: datetime
+    session: Session,
+    replica: str,
+    gone: Collection[int],
+    expires_at: datetime,
+    watching: Collection[int] | None = None,
 ) -> None:
-    """This replica's rows become exactly `account_ids`, each valid until `expires_at`."""
-    ids = sorted(set(account_ids))
+    """This replica's rows, each valid until `expires_at`, without the accounts in `gone` (they
+    stopped watching here). Two statements whatever the number of streams: rows are added when an
+    account starts watching (`mark_present`). With `watching` (a replica's first refresh, and the
+    one after a failed write), the rows are rewritten to be exactly those accounts."""
+    if watching is None:
+        if gone:
+            session.execute(
+                delete(StreamPresence).where(
+                    StreamPresence.replica == replica, StreamPresence.account_id.in_(sorted(set(gone)))
+                )
+            )
+        session.execute(
+            update(StreamPresence).where(StreamPresence.replica == replica).values(expires_at=expires_at)
+        )
+        return
+    ids = sorted(set(watching))
     stale = delete(StreamPresence).where(StreamPresence.replica == replica)
     if ids:
         stale = stale.where(StreamPresence.account_id.not_in(ids))
