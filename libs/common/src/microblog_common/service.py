@@ -25,6 +25,7 @@ from microblog_common.events.bus import EventBus
 from microblog_common.events.consumer import EventHandlers
 from microblog_common.events.tables import MessagingTables
 from microblog_common.events.topology import CONSUMED_EVENTS
+from microblog_common.gc_pauses import log_gc_pauses, settle_after_startup
 from microblog_common.health import health_router
 from microblog_common.internal_auth import InternalAuthMiddleware
 from microblog_common.lane import EventLane, LaneTask
@@ -92,6 +93,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
+        log_gc_pauses()
         db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,
@@ -115,6 +117,8 @@ def create_service_app(
         app.state.lane = lane
         for hook in spec.on_startup:
             await hook(app)
+        if settings.settles_gc:
+            settle_after_startup()
         log.info(
             "service_started", service=spec.name, event_bus=settings.event_bus, event_lane=lane is not None
         )

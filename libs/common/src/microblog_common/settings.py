@@ -69,6 +69,16 @@ class BaseServiceSettings(BaseSettings):
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_upload_body_bytes: int = Field(DEFAULT_MAX_UPLOAD_BODY_BYTES, ge=1024)
     max_json_depth: int = Field(DEFAULT_MAX_JSON_DEPTH, ge=4, le=256)
+    # Freeze what start-up made and collect the youngest generation less often (`gc_pauses.py`).
+    # Unset: on, but with ENVIRONMENT=test, where one test process starts many apps and freezing
+    # would keep every earlier one's objects.
+    gc_settle_after_startup: bool | None = None
+
+    @property
+    def settles_gc(self) -> bool:
+        if self.gc_settle_after_startup is None:
+            return self.environment is not Environment.test
+        return self.gc_settle_after_startup
 
     @field_validator("log_level")
     @classmethod
