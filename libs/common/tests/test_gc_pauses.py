@@ -42,10 +42,12 @@ def test_settling_freezes_start_up_and_collects_less_often():
 
 
 def test_the_setting_is_on_unless_testing():
-    from microblog_common.settings import BaseServiceSettings, Environment
+    from microblog_common.settings import Environment, ServiceSettings
 
     def settings(**values):
-        return BaseServiceSettings(service_name="x", internal_secret="s" * 40, **values)
+        return ServiceSettings(
+            service_name="x", internal_secret="s" * 40, database_url="sqlite://", event_bus="memory", **values
+        )
 
     assert settings(environment=Environment.production).settles_gc
     assert settings(environment=Environment.development).settles_gc

@@ -69,16 +69,6 @@ class BaseServiceSettings(BaseSettings):
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
     max_upload_body_bytes: int = Field(DEFAULT_MAX_UPLOAD_BODY_BYTES, ge=1024)
     max_json_depth: int = Field(DEFAULT_MAX_JSON_DEPTH, ge=4, le=256)
-    # Freeze what start-up made and collect the youngest generation less often (`gc_pauses.py`).
-    # Unset: on, but with ENVIRONMENT=test, where one test process starts many apps and freezing
-    # would keep every earlier one's objects.
-    gc_settle_after_startup: bool | None = None
-
-    @property
-    def settles_gc(self) -> bool:
-        if self.gc_settle_after_startup is None:
-            return self.environment is not Environment.test
-        return self.gc_settle_after_startup
 
     @field_validator("log_level")
     @classmethod
@@ -107,6 +97,10 @@ class ServiceSettings(BaseServiceSettings):
     events_exchange: str = "microblog.events"
     # Run `alembic upgrade head` at start-up. Deployments run it as a pre-deploy step instead.
     migrate_on_start: bool = False
+    # Freeze what start-up made and collect less often (`gc_pauses.py`, by `create_service_app`).
+    # Unset: on, but with ENVIRONMENT=test, where one test process starts many apps and freezing
+    # would keep every earlier one's objects.
+    gc_settle_after_startup: bool | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
     # Pooled connections are replaced after this long (no pre-ping round trip on every checkout;
@@ -155,3 +149,9 @@ class ServiceSettings(BaseServiceSettings):
         if self.event_bus == "memory" and not self.event_workers_in_process:
             raise ValueError("EVENT_BUS=memory runs the event lane in the API process only")
         return self
+
+    @property
+    def settles_gc(self) -> bool:
+        if self.gc_settle_after_startup is None:
+            return self.environment is not Environment.test
+        return self.gc_settle_after_startup
