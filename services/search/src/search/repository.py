@@ -102,38 +102,6 @@ def followed_ids(session: Session, account_id: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class FavouriteCounts:
-    counts: dict[int, int]
-    viewer_favourited: set[int]
-
-
-def favourites(session: Session, status_ids: Sequence[int], viewer_id: int | None) -> FavouriteCounts:
-    if not status_ids:
-        return FavouriteCounts({}, set())
-    ids = list(status_ids)
-    counts = {
-        status_id: count
-        for status_id, count in session.execute(
-            select(Favourite.status_id, func.count())
-            .where(Favourite.status_id.in_(ids), Favourite.active.is_(True))
-            .group_by(Favourite.status_id)
-        )
-    }
-    mine: set[int] = set()
-    if viewer_id is not None:
-        mine = set(
-            session.scalars(
-                select(Favourite.status_id).where(
-                    Favourite.status_id.in_(ids),
-                    Favourite.account_id == viewer_id,
-                    Favourite.active.is_(True),
-                )
-            )
-        )
-    return FavouriteCounts({int(k): int(v) for k, v in counts.items()}, mine)
-
-
-@dataclass(frozen=True)
 class TagCount:
     name: str
     recent_uses: int
