@@ -35,7 +35,7 @@ help:
 	@echo "make verify the system under faults, fuzzing and attack (a table of checks; part of make test)"
 	@echo "make lint    ruff check, ruff format --check and mypy --strict"
 	@echo "make up      containers (docker compose); make down stops them"
-	@echo "make bench   the benchmarks: gateway, auth, posts, translate, notify, search (results in bench/results/)"
+	@echo "make bench   the benchmarks: gateway, auth, posts, web, translate, notify, search, reads (results in bench/results/)"
 	@echo "make setup   install uv if missing, then the locked dependencies"
 	@echo "make servers install PostgreSQL, RabbitMQ, docker-compose and Chromium from Debian if missing (needs root)"
 
@@ -121,13 +121,14 @@ down:
 		echo "Neither 'docker compose' nor 'docker-compose' is available."; exit 1; \
 	fi
 
-# The seven benchmarks in sequence (each runs even if one before it failed; the exit status is
+# The eight benchmarks in sequence (each runs even if one before it failed; the exit status is
 # non-zero if any did). Arguments per benchmark: BENCH_ARGS (gateway_overhead.py),
 # AUTH_BENCH_ARGS (auth_tokens.py), POSTS_BENCH_ARGS (posts_timeline.py; its defaults generate
 # 20,000 and 1,000,000 statuses: a few minutes and about 7.5 GB in the temp dir),
 # WEB_BENCH_ARGS (web_pages.py), TRANSLATE_BENCH_ARGS (translate_status.py), NOTIFY_BENCH_ARGS
 # (notify_streams.py: 5,000 open streams), SEARCH_BENCH_ARGS (search_bench.py; 100,000 and 1,000,000
-# statuses: about half an hour).
+# statuses: about half an hour), READS_BENCH_ARGS (reads_and_posts.py: the reads and posting of
+# both run modes against the FastAPI hello of the same run, with profiles; about 10 minutes).
 BENCH_ARGS ?=
 AUTH_BENCH_ARGS ?=
 POSTS_BENCH_ARGS ?=
@@ -135,6 +136,7 @@ WEB_BENCH_ARGS ?=
 TRANSLATE_BENCH_ARGS ?=
 NOTIFY_BENCH_ARGS ?=
 SEARCH_BENCH_ARGS ?=
+READS_BENCH_ARGS ?= --profile
 bench: setup servers bench-tools
 	@rc=0; \
 	echo "== bench/gateway_overhead.py"; $(UV) run python bench/gateway_overhead.py $(BENCH_ARGS) || rc=1; \
@@ -144,4 +146,5 @@ bench: setup servers bench-tools
 	echo "== bench/translate_status.py"; $(UV) run python bench/translate_status.py $(TRANSLATE_BENCH_ARGS) || rc=1; \
 	echo "== bench/notify_streams.py"; $(UV) run python bench/notify_streams.py $(NOTIFY_BENCH_ARGS) || rc=1; \
 	echo "== bench/search_bench.py"; $(UV) run python bench/search_bench.py $(SEARCH_BENCH_ARGS) || rc=1; \
+	echo "== bench/reads_and_posts.py"; $(UV) run python bench/reads_and_posts.py $(READS_BENCH_ARGS) || rc=1; \
 	exit $$rc

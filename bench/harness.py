@@ -39,6 +39,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its descendants, those still running and those it has reaped (a
+    server forking a process per connection, as PostgreSQL does, or a broker's helpers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # utime, stime, then cutime and cstime: the children it has waited for.
+        total += sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
+        todo.extend(children.get(current, []))
+    return total
+
+
 def first_status(url: str, headers: Callable[[], dict[str, str]]) -> int:
     status = httpx.get(url, headers=headers(), timeout=5).status_code
     if status >= 500:

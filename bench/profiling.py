@@ -24,9 +24,10 @@ def py_spy_command() -> list[str] | None:
 
 
 @contextlib.contextmanager
-def py_spy(pid: int, out: Path, seconds: float) -> Iterator[Path | None]:
+def py_spy(pid: int, out: Path, seconds: float, *, gil: bool = False) -> Iterator[Path | None]:
     """Records `pid` for `seconds` (the length of the run inside the block) into `out`; yields the
-    path, or None (and records nothing) where py-spy can't be had."""
+    path, or None (and records nothing) where py-spy can't be had. `gil`: only the samples of the
+    thread holding the GIL (Python's own CPU time, without threads waiting on I/O or locks)."""
     command = py_spy_command()
     if command is None:
         print("  (no py-spy: not profiled)", flush=True)
@@ -35,7 +36,8 @@ def py_spy(pid: int, out: Path, seconds: float) -> Iterator[Path | None]:
     out.parent.mkdir(parents=True, exist_ok=True)
     recorder = subprocess.Popen(
         [*command, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
-         "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)],
+         "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out),
+         *(["--gil"] if gil else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -46,9 +48,13 @@ def py_spy(pid: int, out: Path, seconds: float) -> Iterator[Path | None]:
             print(f"  (py-spy failed: {errors.strip()[-300:]})", flush=True)
 
 
-def top(profile: Path, count: int = 25) -> list[tuple[str, float]]:
-    """The functions on the most stacks: (function (file:line), share of samples)."""
-    inclusive: Counter[str] = Counter()
+def top(
+    profile: Path, count: int = 25, *, only: tuple[str, ...] = (), leaf: bool = False
+) -> list[tuple[str, float]]:
+    """The functions on the most stacks: (function (file:line), share of samples). `only`: just
+    the frames whose text contains one of these (the project's own packages, say); `leaf`: count
+    the innermost frame only (where the time itself went)."""
+    counted: Counter[str] = Counter()
     total = 0
     for line in profile.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
@@ -56,6 +62,8 @@ def top(profile: Path, count: int = 25) -> list[tuple[str, float]]:
             continue
         n = int(samples)
         total += n
-        for frame in set(stack.split(";")):
-            inclusive[frame] += n
-    return [(frame, n / total) for frame, n in inclusive.most_common(count)] if total else []
+        frames = stack.split(";")
+        for frame in [frames[-1]] if leaf else set(frames):
+            if not only or any(part in frame for part in only):
+                counted[frame] += n
+    return [(frame, n / total) for frame, n in counted.most_common(count)] if total else []

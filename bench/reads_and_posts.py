@@ -15,9 +15,15 @@ then, closed-loop with wrk at `--connections`:
 | `home deep` | the same 1,000 entries down the reader's home (past the 800 a feed keeps) |
 | `public` | `GET /api/v1/timelines/public` |
 | `hashtag` | `GET /api/v1/timelines/tag/tag0` (the most used tag) |
-| `create (visibility)` | `POST /api/v1/statuses` naming its visibility (what the web UI sends) |
+| `create (visibility)` | `POST /api/v1/statuses` naming its visibility |
 | `create (defaults)` | the same leaving visibility and sensitivity to the author's defaults |
-|  | (what Mastodon.py sends: posts reads them from users first) |
+| `create (one author)` | the first row's request, all by the reader |
+
+The create rows post as `--authors` (32) accounts in turn, each followed by a typical account's
+followers (so every post fans out to as many home feeds). "defaults" is what Mastodon.py sends:
+without visibility and sensitivity, posts asks users for the author's current defaults first.
+One author's posts wait for each other's writes on its account row (its statuses count, and
+fan-out against follows changing meanwhile), hence the last row.
 
 Every request carries the reader's token. Each row gives req/s, its share of the hello row, p50
 and p99, and the CPU time per request of each process (the embedded mode is one process). After
@@ -30,6 +36,7 @@ the runs the RSS of every process is read, and the goals of the issue are checke
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -44,9 +51,10 @@ from pathlib import Path
 import httpx
 from accounts import register
 from gateway_overhead import start_uvicorn
-from harness import cpu_seconds, load_arguments, prepare, wait_idle, write_results
+from harness import cpu_seconds, load_arguments, prepare, tree_cpu_seconds, wait_idle, write_results
 from loadgen import run_wrk
 from posts_data import generate, generate_sqlite, typical_account
+from profiling import py_spy, top
 from sqlalchemy import create_engine, text
 
 from devstack.servers import PostgresServer, RabbitMQServer, free_port, make_base_dir
@@ -55,11 +63,22 @@ from microblog_common.migrations import upgrade_to_head
 from posts.app import SPEC as POSTS
 
 DEEP_OFFSET = 1000
+# Each request a new status, by `tokens` in turn (several people posting at once) or, when the
+# list is empty, by the token of the command line's header.
 CREATE_LUA = """
 counter = 0
+tokens = {%s}
 request = function()
   counter = counter + 1
-  return wrk.format("POST", nil, nil, '{"status": "Benchmark post number ' .. counter .. ' #bench"%s}')
+  -- wrk.format takes these headers instead of the command line's, not on top of them
+  local headers = nil
+  if #tokens > 0 then
+    headers = {}
+    for name, value in pairs(wrk.headers) do headers[name] = value end
+    headers["Authorization"] = "Bearer " .. tokens[counter %% #tokens + 1]
+  end
+  return wrk.format("POST", nil, headers,
+    '{"status": "Benchmark post number ' .. counter .. ' #bench"%s}')
 end
 """
 # The issue's goals: share of the hello row (and p99) per figure.
@@ -87,6 +106,9 @@ class Stack:
     hello_pid: int
     logs: Path
     extra: dict[str, object] = field(default_factory=dict)
+    # Servers whose CPU counts too (their process trees), but not towards "idle": PostgreSQL
+    # (a process per connection) and RabbitMQ.
+    servers: dict[str, int] = field(default_factory=dict)
 
 
 def rss_mb(pid: int) -> float:
@@ -94,6 +116,39 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def give_followers(database_url: str, authors: list[int], model: int) -> int:
+    """Each of `authors` gets `model`'s followers; how many each has."""
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + 60
+    ids = ",".join(map(str, authors))
+    try:
+        while True:  # they reach the posts service's replica through `user.registered`
+            with engine.connect() as conn:
+                known = conn.execute(text(f"SELECT count(*) FROM accounts WHERE id IN ({ids})")).scalar()
+            if known == len(authors):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the posting accounts did not reach the posts service's replica")
+            time.sleep(0.2)
+        followers = 0
+        with engine.begin() as conn:
+            for author in authors:
+                followers = conn.execute(
+                    text(
+                        "INSERT INTO follows (account_id, target_account_id, active, changed_at) "
+                        "SELECT account_id, :a, active, changed_at FROM follows WHERE target_account_id = :m"
+                    ),
+                    {"a": author, "m": model},
+                ).rowcount
+                conn.execute(
+                    text("UPDATE accounts SET followers_count = :n WHERE id = :a"),
+                    {"n": followers, "a": author},
+                )
+    finally:
+        engine.dispose()
+    return followers
 
 
 def adopt_network_position(database_url: str, reader: int, model: int) -> dict[str, int]:
@@ -174,14 +229,21 @@ def local_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[Sta
         )  # fmt: skip
         extra_env = {
             "posts": {"DATABASE_URL": url},
-            "gateway": {"RATE_LIMIT_DEFAULT": "1000000000/minute", "RATE_LIMIT_REGISTRATION": "1000/minute"},
+            "gateway": {
+                "RATE_LIMIT_DEFAULT": "1000000000/minute",
+                "RATE_LIMIT_REGISTRATION": "1000/minute",
+                "RATE_LIMIT_SIGN_IN": "1000/minute",
+            },
         }
+        for service in SERVICES:
+            extra_env[service] = {**extra_env.get(service, {}), **args.service_env}
         with LocalStack(base / f"stack-{size}", postgres=pg, rabbitmq=mq, extra_env=extra_env) as stack:
             hello, hello_url = start_uvicorn("hello_apps:fastapi_app", stack.base_dir / "hello.log")
             try:
                 pids = {name: pid for name in ("gateway", *SERVICES) if (pid := stack.pid(name))}
+                servers = {"postgres": pg.postmaster_pid(), "rabbitmq": mq.server_pid()}
                 yield Stack(stack.gateway_url, pids, url, hello_url, hello.pid, stack.base_dir,
-                            {"dataset": dataset})  # fmt: skip
+                            {"dataset": dataset}, {k: v for k, v in servers.items() if v})  # fmt: skip
             finally:
                 hello.terminate()
                 hello.wait(timeout=10)
@@ -214,7 +276,9 @@ def embedded_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[
         "MICROBLOG_DATA_DIR": str(data),
         "RATE_LIMIT_DEFAULT": "1000000000/minute",
         "RATE_LIMIT_REGISTRATION": "1000/minute",
+        "RATE_LIMIT_SIGN_IN": "1000/minute",
         "LOG_LEVEL": "WARNING",
+        **args.service_env,
     }
     log_path = base / f"embedded-{size}.log"
     with log_path.open("ab") as log:
@@ -249,20 +313,54 @@ def embedded_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[
             process.kill()
 
 
+# The project's packages, for the profile summaries.
+OWN_CODE = ("microblog_common/", "gateway/", "users/", "posts/", "search/", "translate/", "notify/", "web/")
+# The processes worth a profile per target (`--profile`): the gateway and the service answering;
+# posting also keeps the event consumers busy.
+PROFILED = {
+    "account": ("gateway", "users"),
+    "home p1": ("gateway", "posts"),
+    "home deep": ("gateway", "posts"),
+    "public": ("gateway", "posts"),
+    "hashtag": ("gateway", "posts"),
+    "create (visibility)": ("gateway", "posts", "search", "users", "notify"),
+    "create (defaults)": ("gateway", "posts", "users"),
+    "create (one author)": ("gateway", "posts"),
+}
+
+
 def measure(
-    name: str, run: Callable[[int, float], object], pids: dict[str, int], args: argparse.Namespace
-) -> dict:
-    """Warm-up, idle, the measured run, idle again; CPU per request per process."""
+    name: str, run: Callable[[int, float], object], pids: dict[str, int], args: argparse.Namespace,
+    label: str = "", servers: dict[str, int] | None = None,
+) -> dict:  # fmt: skip
+    """Warm-up, idle, the measured run, idle again; CPU per request per process. With `--profile`,
+    then a second run of the same length with py-spy beside the busy processes (so the profiler's
+    own CPU stays out of the measured figures)."""
     conns = args.connections
     if args.warmup > 0:
         run(conns, args.warmup)
     wait_idle(list(pids.values()))
+    servers = servers or {}
     before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    before |= {role: tree_cpu_seconds(pid) for role, pid in servers.items()}
     result = run(conns, args.duration).as_dict()  # type: ignore[attr-defined]
     wait_idle(list(pids.values()), timeout=120)
     served = result["requests"] + conns
     cpu = {role: round((cpu_seconds(pid) - before[role]) * 1e6 / served) for role, pid in pids.items()}
-    row = {"target": name, **result, "cpu_us_per_request": cpu}
+    for role, pid in servers.items():
+        cpu[role] = round((tree_cpu_seconds(pid) - before[role]) * 1e6 / served)
+    profiles: dict[str, str] = {}
+    roles = [r for r in PROFILED.get(name, ()) if r in pids] or [r for r in pids if r == "embedded"]
+    if args.profile and roles:
+        with contextlib.ExitStack() as recording:
+            for role in roles:
+                slug = name.replace(" ", "-").replace("(", "").replace(")", "")
+                out = args.out / f"reads-profile-{label}-{slug}-{role}.txt"
+                recording.enter_context(py_spy(pids[role], out, args.duration, gil=True))
+                profiles[role] = str(out)
+            run(conns, args.duration)
+        wait_idle(list(pids.values()), timeout=120)
+    row = {"target": name, **result, "cpu_us_per_request": cpu, "profiles": profiles}
     print(
         f"  {name:<20} {row['rps']:>8.1f} req/s  p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  "
         f"errors {row['errors']}  cpu {cpu}",
@@ -276,8 +374,12 @@ def run_mode(mode: str, base: Path, size: int, args: argparse.Namespace) -> dict
     with opener(base, size, args) as stack:
         reader = register(stack.gateway_url, "reader")
         auth = {"Authorization": f"Bearer {reader.token}"}
-        position = adopt_network_position(stack.posts_db, reader.id, typical_account_any(stack.posts_db))
+        model = typical_account_any(stack.posts_db)
+        position = adopt_network_position(stack.posts_db, reader.id, model)
+        authors = [register(stack.gateway_url, f"author{i}") for i in range(args.authors)]
+        position["author_followers"] = give_followers(stack.posts_db, [a.id for a in authors], model)
         print(f"  {mode}: reader {reader.id}: {position}", flush=True)
+        tokens = ", ".join(f'"{a.token}"' for a in authors)
         api = stack.gateway_url + "/api/v1"
         first = httpx.post(
             api + "/statuses", headers=auth, json={"status": "Hello, this is the reader."}, timeout=60
@@ -301,18 +403,25 @@ def run_mode(mode: str, base: Path, size: int, args: argparse.Namespace) -> dict
         }
         for name, url in reads.items():
             targets[name] = lambda c, d, url=url: run_wrk(url, auth, c, d)
+        named = ', "visibility": "public", "sensitive": false'
         targets["create (visibility)"] = lambda c, d: run_wrk(
-            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % ', "visibility": "public"'
+            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % (tokens, named)
         )
         targets["create (defaults)"] = lambda c, d: run_wrk(
-            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % ""
+            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % (tokens, "")
+        )
+        targets["create (one author)"] = lambda c, d: run_wrk(
+            api + "/statuses", json_auth, c, d, lua=CREATE_LUA % ("", named)
         )
         only = set(args.only.split(",")) if args.only else None
         rows = []
         for name, run in targets.items():
             if only is None or name in only or name == "FastAPI hello":
-                pids = stack.pids if name != "FastAPI hello" else {"hello": stack.hello_pid}
-                rows.append({"mode": mode, "statuses": size, **measure(name, run, pids, args)})
+                if name == "FastAPI hello":
+                    row = measure(name, run, {"hello": stack.hello_pid}, args, f"{mode}-{size}")
+                else:
+                    row = measure(name, run, stack.pids, args, f"{mode}-{size}", stack.servers)
+                rows.append({"mode": mode, "statuses": size, **row})
         rss = {role: round(rss_mb(pid), 1) for role, pid in stack.pids.items()}
         print(f"  RSS after the runs (MB): {rss}", flush=True)
         return {"mode": mode, "statuses": size, "reader": position, "rss_mb": rss, "rows": rows,
@@ -373,7 +482,7 @@ def goals(runs: list[dict]) -> str:
                 met = rel >= EMBEDDED_SHARE_GOAL
                 out.append(f"| {name} | embedded vs local | {run['statuses']:,} | {rel:.0%} | "
                            f"≥ {EMBEDDED_SHARE_GOAL:.0%} | {'yes' if met else 'no'} |")  # fmt: skip
-        for name in ("create (visibility)", "create (defaults)"):
+        for name in ("create (visibility)", "create (defaults)", "create (one author)"):
             if name in rows:
                 rps = rows[name]["rps"]
                 out.append(f"| {name} | {run['mode']} | {run['statuses']:,} | {rps:.0f}/s | "
@@ -385,14 +494,95 @@ def goals(runs: list[dict]) -> str:
     return "\n".join(out)
 
 
+def cpu_budgets(runs: list[dict], cpus: int) -> str:
+    """For each goal not met, why, in CPU time: what one request may cost, all processes together
+    (the services, the gateway, PostgreSQL, RabbitMQ), for the goal's rate to fit on this
+    machine's cores, against what it cost in the run. A share of the hello row is a rate; a rate
+    is a CPU budget per request."""
+    out: list[str] = []
+    local_cpu: dict[tuple[int, str], int] = {}
+    local_rate: dict[tuple[int, str], float] = {}
+    for run in runs:
+        rows = {r["target"]: r for r in run["rows"]}
+        hello = rows.get("FastAPI hello", {}).get("rps") or 0
+        for name, r in rows.items():
+            if name == "FastAPI hello":
+                continue
+            cpu = r["cpu_us_per_request"]
+            total = sum(cpu.values())
+            parts = ", ".join(f"{k} {v:,}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 50)
+            if run["mode"] == "local":
+                local_cpu[(run["statuses"], name)] = total
+                local_rate[(run["statuses"], name)] = r["rps"]
+                if name in GOALS and hello:
+                    goal_rps = GOALS[name][0] * hello
+                elif name.startswith("create"):
+                    goal_rps = CREATE_GOAL
+                else:
+                    continue
+                if r["rps"] >= goal_rps:
+                    continue
+                budget = cpus * 1e6 / goal_rps
+                biggest, biggest_cpu = max(cpu.items(), key=lambda kv: kv[1])
+                gateway = cpu.get("gateway", 0) / budget
+                out.append(
+                    f"- {name} ({run['statuses']:,}): {goal_rps:,.0f} req/s on {cpus} cores leaves "
+                    f"{budget:,.0f} µs of CPU per request for every process together; it cost {total:,} µs "
+                    f"({parts}). {biggest} alone needs {biggest_cpu / budget:.1f} times the whole budget"
+                    + (f"; the gateway {gateway:.1f} times" if biggest != "gateway" else "")
+                    + "."
+                )
+            elif (run["statuses"], name) in local_cpu and name in GOALS:
+                key = (run["statuses"], name)
+                local_total, local_rps = local_cpu[key], local_rate[key]
+                if local_rps and r["rps"] >= EMBEDDED_SHARE_GOAL * local_rps:
+                    continue
+                busy, local_busy = r["rps"] * total / 1e6, local_rps * local_total / 1e6
+                out.append(
+                    f"- {name} ({run['statuses']:,}), embedded: {total:,} µs of CPU per request in its one "
+                    f"process, {total / local_total:.2f} times what the local processes spent together "
+                    f"({local_total:,} µs, PostgreSQL's included); and it kept {busy:.2f} of the {cpus} "
+                    f"cores busy, where the local processes kept {local_busy:.2f} (one interpreter: its "
+                    f"Python runs one thread at a time)."
+                )
+    return "\n".join(out)
+
+
+def profile_summaries(runs: list[dict]) -> str:
+    """Where each profiled process spent its Python CPU (`--profile`), by the project's functions
+    and by innermost frame; the raw profiles stay in the results directory."""
+    out: list[str] = []
+    for run in runs:
+        for row in run["rows"]:
+            for role, path in row.get("profiles", {}).items():
+                if not Path(path).exists():
+                    continue
+                own = [f"    {share:6.1%}  {frame}" for frame, share in top(Path(path), 12, only=OWN_CODE)]
+                leaves = [f"    {share:6.1%}  {frame}" for frame, share in top(Path(path), 12, leaf=True)]
+                title = f"Profile: {run['mode']}, {row['target']}, {role} (samples holding the GIL; {path})"
+                out += ["", title, "  the project's functions (inclusive):", *own]
+                out += ["  innermost frames:", *leaves]
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = load_arguments(__doc__, connections="32")
     parser.add_argument("--sizes", default="20000", help="comma-separated status counts (1000000: opt-in)")
     parser.add_argument("--modes", default="local,embedded", help="local (PostgreSQL), embedded, or both")
     parser.add_argument("--accounts", type=int, default=500)
     parser.add_argument("--follows", type=int, default=20)
+    parser.add_argument("--authors", type=int, default=32, help="accounts posting at once in the create rows")
     parser.add_argument("--only", default="", help="comma-separated targets to run (default: all)")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="after each run, a second one with py-spy beside the busy processes (raw profiles in --out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--service-env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting for every service (and the embedded process), to compare; repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
+    args.service_env = dict(pair.split("=", 1) for pair in args.service_env)
     prepared = prepare(args)
     args.connections = int(args.connections.split(",")[0])
     if prepared is None:
@@ -417,11 +607,13 @@ def main() -> int:
             print(f"failed: the logs are in {base}", file=sys.stderr)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     table, met = tables(runs), goals(runs)
+    why = cpu_budgets(runs, info["cpus"] or 1)
+    profiled = profile_summaries(runs)
     markdown = (
         f"# Reads and posting {stamp}\n\n{info['cpus']} CPUs ({info['cpu_model']}), load average before "
         f"{info['load_average_before']}, wrk -c{args.connections}, {args.duration:g}s per run after "
         f"{args.warmup:g}s warm-up, through the gateway; {args.accounts} accounts following {args.follows} "
-        f"each.\n\n{table}\n\n{met}\n"
+        f"each.\n\n{table}\n\n{met}\n\nWhy, in CPU time per request:\n\n{why}\n\n{profiled}"
     )
     result = {"when": stamp, "machine": info, "runs": runs,
               "parameters": {"duration_s": args.duration, "warmup_s": args.warmup,
@@ -431,6 +623,9 @@ def main() -> int:
     print(table)
     print()
     print(met)
+    print("\nWhy, in CPU time per request:")
+    print(why)
+    print(profiled)
     print(f"\nwritten: {written} and .md")
     return 0
 

@@ -94,6 +94,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
         log_gc_pauses()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         db = Database(
             settings.database_url,
             pool_size=settings.db_pool_size,

@@ -176,6 +176,13 @@ class PostgresServer(_Server):
             )
         return result
 
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's pid (its backends are its children), or None."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def _leftover_postmaster(self) -> bool:
         """Whether the pid file names a postmaster still running on this data dir (a pid file
         left by a killed server can name an unrelated process once the pid is reused)."""
@@ -397,6 +404,10 @@ class RabbitMQServer(_Server):
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def server_pid(self) -> int | None:
+        """The pid of the process this object started (the node and its helpers descend from it)."""
+        return self._process.pid if self._alive() and self._process is not None else None
 
     def _wait_port_closed(self) -> None:
         """A SIGKILLed Erlang VM lingers a moment (a zombie whose threads are still exiting) and its

@@ -278,9 +278,11 @@ def add_status(session: Session, status: Status) -> None:
     session.flush()
 
 
-def add_mentions(session: Session, status_id: int, account_ids: Sequence[int]) -> None:
-    """Mentions (again) these accounts; earlier mentions an edit dropped stay, silent."""
-    session.execute(update(Mention).where(Mention.status_id == status_id).values(silent=True))
+def add_mentions(session: Session, status_id: int, account_ids: Sequence[int], *, new: bool = False) -> None:
+    """Mentions (again) these accounts; earlier mentions an edit dropped stay, silent. `new`: a
+    status just created, with no earlier mentions to silence (a statement saved)."""
+    if not new:
+        session.execute(update(Mention).where(Mention.status_id == status_id).values(silent=True))
     if not account_ids:
         return
     insert = dialect_insert(session)(Mention).values(
@@ -291,8 +293,10 @@ def add_mentions(session: Session, status_id: int, account_ids: Sequence[int]) -
     )
 
 
-def set_tags(session: Session, status_id: int, names: Sequence[str]) -> None:
-    session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
+def set_tags(session: Session, status_id: int, names: Sequence[str], *, new: bool = False) -> None:
+    """The status's hashtags are these; `new`: a status just created, with none to replace."""
+    if not new:
+        session.execute(delete(StatusTag).where(StatusTag.status_id == status_id))
     if not names:
         return
     found = _tag_ids(session, names)

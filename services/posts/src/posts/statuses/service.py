@@ -282,8 +282,11 @@ def snapshot(status: Status, author: Account, runtime: Runtime) -> dict[str, Any
 
 def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -> Status:
     """Creates the status, its mentions, hashtags, counts and home feed rows, and `post.published`.
-    A reply whose parent is gone or hidden by now (a scheduled one) is published as a new thread."""
-    repository.lock_author(session, author.id)
+    A reply whose parent is gone or hidden by now (a scheduled one) is published as a new thread.
+
+    The author's row is locked only from the first write on: rendering and language detection
+    (the CPU-bound part) run before it, so an author's posts in flight at once wait for each
+    other's writes only."""
     now = datetime.now(UTC)
     parent = None
     if draft.in_reply_to_id is not None:
@@ -312,10 +315,11 @@ def publish(session: Session, runtime: Runtime, author: Account, draft: Draft) -
         created_at=now,
         edited_at=None,
     )
+    repository.lock_author(session, author.id)
     repository.add_status(session, status)
     mentioned_ids = [a.id for a in rendered.mentioned]
-    repository.add_mentions(session, status.id, mentioned_ids)
-    repository.set_tags(session, status.id, rendered.tags)
+    repository.add_mentions(session, status.id, mentioned_ids, new=True)
+    repository.set_tags(session, status.id, rendered.tags, new=True)
     if parent is not None and repository.counts_towards_replies(status.visibility):
         repository.change_replies_count(session, parent.id, +1)
     if status.visibility != "direct":
