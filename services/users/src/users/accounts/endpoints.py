@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from microblog_common.contracts.users import AccountSnapshot
-from microblog_common.db import ReadSessionDep, SessionDep
+from microblog_common.db import ReadSessionDep, SessionDep, get_database
 from microblog_common.errors import Forbidden, NotFound, Unauthorized
 from microblog_common.ids import parse_id
 from microblog_common.internal_auth import (
@@ -43,6 +44,9 @@ router = APIRouter(tags=["accounts"])
 images = APIRouter(tags=["accounts"])
 # Service to service only (the gateway never routes /internal/*).
 internal = APIRouter(tags=["internal"], include_in_schema=False)
+
+# Threads reading snapshots for other services (`account_snapshot`), apart from the request threads.
+SNAPSHOT_THREADS = 4
 
 AccountReader = Annotated[Identity | None, Depends(optional_token("read", "read:accounts"))]
 
@@ -130,16 +134,29 @@ def show(account_id: str, session: ReadSessionDep, runtime: RuntimeDep, _: Accou
 
 
 @internal.get("/internal/accounts/{account_id}", response_model=AccountSnapshot)
-def account_snapshot(
-    account_id: str, request: Request, session: ReadSessionDep, runtime: RuntimeDep
-) -> AccountSnapshot:
+async def account_snapshot(account_id: str, request: Request, runtime: RuntimeDep) -> Response:
     """The account as `user.updated` carries it, now: for services that must not act on a replica
     that may lag (posts applying posting defaults). Never routed publicly, and never on behalf of a
-    client's token."""
+    client's token.
+
+    Read on threads of its own: posts asks from one of its request threads, and in the embedded
+    mode those are this process's too. Were this a sync route, posts' requests holding every
+    request thread while they wait for this answer would leave none to give it."""
     if identity_from_request(request) is not None:
         raise Forbidden("This endpoint is for the services only")
-    account = service.get_account(session, parse_id(account_id))
-    return AccountSnapshot(**events.account_snapshot(account, runtime.urls))
+    wanted = parse_id(account_id)
+    db = get_database(request)
+
+    def read() -> bytes:
+        with db.read_only() as session:
+            snapshot = events.account_snapshot(service.get_account(session, wanted), runtime.urls)
+        return AccountSnapshot(**snapshot).model_dump_json().encode()
+
+    state = request.app.state
+    if getattr(state, "snapshot_threads", None) is None:
+        state.snapshot_threads = anyio.CapacityLimiter(SNAPSHOT_THREADS)
+    body = await anyio.to_thread.run_sync(read, limiter=state.snapshot_threads)
+    return Response(body, media_type="application/json")
 
 
 @images.get(
