@@ -37,6 +37,7 @@ from gateway.streams import OpenStreams
 from gateway.tokens import TokenVerifier
 from gateway.upstreams import build_http_client
 from gateway.websocket_bridge import WebSocketBridge
+from microblog_common.allocator import limit_arenas
 from microblog_common.errors import error_body, install_error_handlers
 from microblog_common.internal_auth import sign_request
 from microblog_common.logging import configure_logging
@@ -60,6 +61,7 @@ def create_app(
     """`authenticator` verifies bearer tokens (default: JWTs checked against the users service's
     keys and revocation feed). `rate_limit_rules` replaces the default rules built from the settings."""
     settings = settings or Settings()
+    limit_arenas()  # before the app's threads exist (`microblog_common.allocator`)
     upstreams = settings.upstreams()
     secret = settings.internal_secret.get_secret_value()
     if rate_limit_rules is None:

@@ -18,6 +18,7 @@ import structlog
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import MetaData
 
+from microblog_common.allocator import limit_arenas
 from microblog_common.db import Database
 from microblog_common.db_errors import install_database_error_handlers
 from microblog_common.errors import install_error_handlers
@@ -137,6 +138,7 @@ def create_service_app(
             db.dispose()
             log.info("service_stopped", service=spec.name)
 
+    limit_arenas()  # before the app's threads exist (`allocator.py`)
     app = FastAPI(title=f"Microblog {spec.name} service", version=spec.version, lifespan=lifespan)
     app.state.settings = settings
     app.state.runtime = spec.build_runtime(settings) if spec.build_runtime else None

@@ -12,7 +12,6 @@ from fastapi import Depends, FastAPI, Request
 from microblog_common.urls import PublicUrls
 from search.index import build_index
 from search.index.base import SearchIndex
-from search.memory import limit_arenas
 from search.settings import Settings
 
 
@@ -24,7 +23,6 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        limit_arenas()
         return cls(settings, PublicUrls(settings.public_url), build_index(settings))
 
 

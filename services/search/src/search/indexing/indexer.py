@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 from sqlalchemy.orm import Session
 
+from microblog_common.allocator import MemoryReleaser
 from search.index.base import Document, IndexUnavailable, SearchIndex
 from search.indexing import documents, generations, repository
 from search.indexing.generations import GenerationState
-from search.memory import MemoryReleaser
 from search.models import ACCOUNT, BUILDING, CURRENT, REQUESTED, STATUS
 from search.replica.service import QUEUED
 

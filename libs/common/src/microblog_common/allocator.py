@@ -1,15 +1,18 @@
-"""Giving freed memory back to the operating system.
+"""The C allocator's memory: fewer arenas, and freed memory given back to the operating system.
 
-The index writers (tantivy's, in Rust) allocate their indexing heap through the C allocator on
-their own threads; glibc keeps what they free in per-thread arenas, so after a burst of indexing
-the process would keep tens of MB it no longer uses, and a service must stay under 150 MB.
-`malloc_trim(0)` returns the free pages; it costs about a millisecond, so the indexer calls it
-after writing, at most every few seconds. A no-op where the C library has no `malloc_trim`."""
+glibc gives each thread that allocates while another does an arena of its own (up to eight per
+core); memory freed in one arena is kept for that arena. A service's request threads, event-lane
+threads and native libraries' threads (tantivy's index writers) would each keep their own free
+memory, and a service must stay under 150 MB: `limit_arenas()` (called when any app is created,
+before its threads start) holds a process to two, what `MALLOC_ARENA_MAX=2` does. `malloc_trim(0)`
+returns free pages after a burst (the search indexer, `MemoryReleaser`); it costs about a
+millisecond, so at most every few seconds. Both are no-ops where the C library lacks them."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import time
 from collections.abc import Callable
 
@@ -19,8 +22,10 @@ ARENAS = 2
 
 
 def limit_arenas() -> None:
-    """At most two malloc arenas (glibc otherwise makes up to eight per core, one per busy thread,
-    each keeping its own free memory): what `MALLOC_ARENA_MAX=2` does, for arenas made from now on."""
+    """At most two malloc arenas, for arenas made from now on (an environment that sets
+    MALLOC_ARENA_MAX itself is left to it)."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
     name = ctypes.util.find_library("c")
     if name is None:
         return
@@ -44,6 +49,8 @@ def _trimmer() -> Callable[[], object] | None:
 
 
 class MemoryReleaser:
+    """`after_writing()` gives free memory back, at most every `interval` seconds."""
+
     def __init__(self, interval: float = MIN_INTERVAL_SECONDS):
         self.interval = interval
         self._trim = _trimmer()
