@@ -104,9 +104,9 @@ class ServiceSettings(BaseServiceSettings):
     # Worker threads for sync routes (anyio's default limiter, 40 unless set). Each may hold a
     # connection of each pool, so keep DB_POOL_SIZE at least REQUEST_THREADS: a pool smaller than
     # the threads using it closes an overflow connection on return and opens another for the next
-    # request under load (a PostgreSQL backend forked each time: 1.0-1.1 ms of the server's CPU
-    # per account read in bench/reads_and_posts.py, 0.26 ms without). More threads than that only
-    # queue on the GIL of a 2-core machine.
+    # request under load (a PostgreSQL backend forked each time: 1.3-1.4 ms of the server's CPU
+    # per account read in bench/reads_and_posts.py, 0.24-0.27 ms without). More threads than that
+    # only queue on the GIL of a 2-core machine.
     request_threads: int = Field(16, ge=1)
     db_pool_size: int = Field(16, ge=1)
     db_max_overflow: int = Field(8, ge=0)
