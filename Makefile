@@ -128,7 +128,8 @@ down:
 # WEB_BENCH_ARGS (web_pages.py), TRANSLATE_BENCH_ARGS (translate_status.py), NOTIFY_BENCH_ARGS
 # (notify_streams.py: 5,000 open streams), SEARCH_BENCH_ARGS (search_bench.py; 100,000 and 1,000,000
 # statuses: about half an hour), READS_BENCH_ARGS (reads_and_posts.py: the reads and posting of
-# both run modes against the FastAPI hello of the same run, with profiles; about 10 minutes).
+# both run modes against the FastAPI hello of the same run, with profiles, and the local mode at a
+# million statuses; about 20 minutes).
 BENCH_ARGS ?=
 AUTH_BENCH_ARGS ?=
 POSTS_BENCH_ARGS ?=
@@ -136,7 +137,7 @@ WEB_BENCH_ARGS ?=
 TRANSLATE_BENCH_ARGS ?=
 NOTIFY_BENCH_ARGS ?=
 SEARCH_BENCH_ARGS ?=
-READS_BENCH_ARGS ?= --profile
+READS_BENCH_ARGS ?= --profile --sizes 20000,1000000
 bench: setup servers bench-tools
 	@rc=0; \
 	echo "== bench/gateway_overhead.py"; $(UV) run python bench/gateway_overhead.py $(BENCH_ARGS) || rc=1; \
