@@ -54,3 +54,18 @@ def test_the_setting_is_on_unless_testing():
     assert not settings(environment=Environment.test).settles_gc
     assert settings(environment=Environment.test, gc_settle_after_startup=True).settles_gc
     assert not settings(environment=Environment.production, gc_settle_after_startup=False).settles_gc
+
+
+def test_a_pause_logged_to_a_closed_stream_raises_nothing(monkeypatch):
+    """The collector calls the logger wherever it runs, at shutdown too; an exception from a
+    collector callback is printed as "Exception ignored", never raised to any caller."""
+    import io
+
+    import structlog
+
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(gc_pauses, "log", structlog.wrap_logger(structlog.PrintLogger(closed)))
+    pauses = gc_pauses._PauseLogger(threshold=0.0)
+    pauses("start", {})
+    pauses("stop", {"generation": 2, "collected": 0})  # would raise ValueError from print()

@@ -38,13 +38,19 @@ class _PauseLogger:
             self.started = time.perf_counter()
             return
         elapsed = time.perf_counter() - self.started
-        if elapsed >= self.threshold:
+        if elapsed < self.threshold:
+            return
+        try:
             log.warning(
                 "gc_pause",
                 generation=info.get("generation"),
                 ms=round(elapsed * 1000, 1),
                 collected=info.get("collected"),
             )
+        except (ValueError, OSError):
+            # The log's stream is closed (a collection while the interpreter shuts down, or after
+            # a test's captured stream went): a collector callback has no caller to raise to.
+            pass
 
 
 def log_gc_pauses(threshold: float = LOGGED_FROM_SECONDS) -> None:
