@@ -60,7 +60,7 @@ from harness import cpu_seconds, load_arguments, prepare, tree_cpu_seconds, wait
 from loadgen import run_wrk
 from posts_data import generate, generate_sqlite, typical_account
 from profiling import py_spy, top
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from devstack.servers import PostgresServer, RabbitMQServer, free_port, make_base_dir
 from devstack.stack import LocalStack
@@ -69,6 +69,13 @@ from posts.app import SPEC as POSTS
 
 DEEP_OFFSET = 1000
 HELLO, HELLO_END = "FastAPI hello", "FastAPI hello (end)"
+HELLOS = (HELLO, HELLO_END)
+# The gateway's limits, on but out of the way (33 registrations, their sign-ins, the load).
+OPEN_LIMITS = {
+    "RATE_LIMIT_DEFAULT": "1000000000/minute",
+    "RATE_LIMIT_REGISTRATION": "1000/minute",
+    "RATE_LIMIT_SIGN_IN": "1000/minute",
+}
 # Each request a new status, by `tokens` in turn (several people posting at once) or, when the
 # list is empty, by the token of the command line's header.
 CREATE_LUA = """
@@ -124,20 +131,25 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def wait_for_replica(engine: Engine, accounts: list[int], timeout: float = 60) -> None:
+    """Until the posts service's replica knows these accounts (`user.registered` brings them)."""
+    ids = ",".join(map(str, accounts))
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            known = conn.execute(text(f"SELECT count(*) FROM accounts WHERE id IN ({ids})")).scalar()
+        if known == len(accounts):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"accounts {ids} did not all reach the posts service's replica")
+        time.sleep(0.2)
+
+
 def give_followers(database_url: str, authors: list[int], model: int) -> int:
     """Each of `authors` gets `model`'s followers; how many each has."""
     engine = create_engine(database_url)
-    deadline = time.monotonic() + 60
-    ids = ",".join(map(str, authors))
     try:
-        while True:  # they reach the posts service's replica through `user.registered`
-            with engine.connect() as conn:
-                known = conn.execute(text(f"SELECT count(*) FROM accounts WHERE id IN ({ids})")).scalar()
-            if known == len(authors):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the posting accounts did not reach the posts service's replica")
-            time.sleep(0.2)
+        wait_for_replica(engine, authors)
         followers = 0
         with engine.begin() as conn:
             for author in authors:
@@ -161,15 +173,8 @@ def adopt_network_position(database_url: str, reader: int, model: int) -> dict[s
     """The reader follows whom `model` follows, is followed by its followers, and gets its feed
     (either backend)."""
     engine = create_engine(database_url)
-    deadline = time.monotonic() + 60
     try:
-        while True:  # the reader reaches the posts service's replica through `user.registered`
-            with engine.connect() as conn:
-                if conn.execute(text("SELECT 1 FROM accounts WHERE id = :r"), {"r": reader}).first():
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"account {reader} did not reach the posts service's replica")
-            time.sleep(0.2)
+        wait_for_replica(engine, [reader])
         with engine.begin() as conn:
             params = {"r": reader, "m": model}
             following = conn.execute(
@@ -235,11 +240,7 @@ def local_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[Sta
         )  # fmt: skip
         extra_env = {
             "posts": {"DATABASE_URL": url},
-            "gateway": {
-                "RATE_LIMIT_DEFAULT": "1000000000/minute",
-                "RATE_LIMIT_REGISTRATION": "1000/minute",
-                "RATE_LIMIT_SIGN_IN": "1000/minute",
-            },
+            "gateway": OPEN_LIMITS,
         }
         for service in SERVICES:
             extra_env[service] = {**extra_env.get(service, {}), **args.service_env}
@@ -280,9 +281,7 @@ def embedded_stack(base: Path, size: int, args: argparse.Namespace) -> Iterator[
         **os.environ,
         "PORT": str(port),
         "MICROBLOG_DATA_DIR": str(data),
-        "RATE_LIMIT_DEFAULT": "1000000000/minute",
-        "RATE_LIMIT_REGISTRATION": "1000/minute",
-        "RATE_LIMIT_SIGN_IN": "1000/minute",
+        **OPEN_LIMITS,
         "LOG_LEVEL": "WARNING",
         **args.service_env,
     }
@@ -423,8 +422,8 @@ def run_mode(mode: str, base: Path, size: int, args: argparse.Namespace) -> dict
         only = set(args.only.split(",")) if args.only else None
         rows = []
         for name, run in targets.items():
-            if only is None or name in only or name in (HELLO, HELLO_END):
-                if name in (HELLO, HELLO_END):
+            if only is None or name in only or name in HELLOS:
+                if name in HELLOS:
                     row = measure(name, run, {"hello": stack.hello_pid}, args, f"{mode}-{size}")
                 else:
                     row = measure(name, run, stack.pids, args, f"{mode}-{size}", stack.servers)
@@ -449,7 +448,7 @@ def typical_account_any(database_url: str) -> int:
 def hello_rps(rows: list[dict]) -> float:
     """The ceiling of a mode's rows: the mean of its hello runs, first and last (the machine's speed
     drifts over the minutes between them; a virtual machine's neighbours come and go)."""
-    rates = [r["rps"] for r in rows if r["target"] in (HELLO, HELLO_END)]
+    rates = [r["rps"] for r in rows if r["target"] in HELLOS]
     return sum(rates) / len(rates) if rates else 0.0
 
 
@@ -514,20 +513,18 @@ def cpu_budgets(runs: list[dict], cpus: int) -> str:
     machine's cores, against what it cost in the run. A share of the hello row is a rate; a rate
     is a CPU budget per request."""
     out: list[str] = []
-    local_cpu: dict[tuple[int, str], int] = {}
-    local_rate: dict[tuple[int, str], float] = {}
+    local: dict[tuple[int, str], tuple[int, float]] = {}  # CPU per request, req/s
     for run in runs:
         rows = {r["target"]: r for r in run["rows"]}
         hello = hello_rps(run["rows"])
         for name, r in rows.items():
-            if name in (HELLO, HELLO_END):
+            if name in HELLOS:
                 continue
             cpu = r["cpu_us_per_request"]
             total = sum(cpu.values())
             parts = ", ".join(f"{k} {v:,}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 50)
             if run["mode"] == "local":
-                local_cpu[(run["statuses"], name)] = total
-                local_rate[(run["statuses"], name)] = r["rps"]
+                local[(run["statuses"], name)] = (total, r["rps"])
                 if name in GOALS and hello:
                     goal_rps = GOALS[name][0] * hello
                 elif name.startswith("create"):
@@ -546,9 +543,8 @@ def cpu_budgets(runs: list[dict], cpus: int) -> str:
                     + (f"; the gateway {gateway:.1f} times" if biggest != "gateway" else "")
                     + "."
                 )
-            elif (run["statuses"], name) in local_cpu and name in GOALS:
-                key = (run["statuses"], name)
-                local_total, local_rps = local_cpu[key], local_rate[key]
+            elif (run["statuses"], name) in local and name in GOALS:
+                local_total, local_rps = local[(run["statuses"], name)]
                 if local_rps and r["rps"] >= EMBEDDED_SHARE_GOAL * local_rps:
                     continue
                 busy, local_busy = r["rps"] * total / 1e6, local_rps * local_total / 1e6

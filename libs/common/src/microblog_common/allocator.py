@@ -12,36 +12,46 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 MIN_INTERVAL_SECONDS = 2.0
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 ARENAS = 2
 
 
-def limit_arenas() -> None:
-    """At most two malloc arenas, for arenas made from now on (an environment that sets
-    MALLOC_ARENA_MAX itself is left to it)."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, or None; looked up once per process (finding it runs `ldconfig -p`, and a
+    test process creates many apps)."""
+    path = ctypes.util.find_library("c")
+    if path is None:
+        return None
     try:
-        ctypes.CDLL(name).mallopt(M_ARENA_MAX, ARENAS)
-    except (OSError, AttributeError):
-        return
+        return ctypes.CDLL(path)
+    except OSError:
+        return None
+
+
+def _libc_function(name: str) -> Any | None:
+    return getattr(_libc(), name, None)
+
+
+@functools.cache
+def limit_arenas() -> None:
+    """At most two malloc arenas, for arenas made from now on; once per process (an environment
+    that sets MALLOC_ARENA_MAX itself is left to it)."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is not None and not os.environ.get("MALLOC_ARENA_MAX"):
+        mallopt(M_ARENA_MAX, ARENAS)
 
 
 def _trimmer() -> Callable[[], object] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+    trim = _libc_function("malloc_trim")
+    if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int

@@ -86,6 +86,17 @@ def bus_state(bus: EventBus) -> str:
     return "ok" if bus.is_healthy() else "not connected"
 
 
+def own_threads(app: FastAPI, name: str, threads: int) -> anyio.CapacityLimiter:
+    """Worker threads apart from the request threads, for work that must not wait for one of
+    them; made on first use (in the app's event loop), one set per app and name."""
+    limiters: dict[str, anyio.CapacityLimiter] | None = getattr(app.state, "own_threads", None)
+    if limiters is None:
+        limiters = app.state.own_threads = {}
+    if name not in limiters:
+        limiters[name] = anyio.CapacityLimiter(threads)
+    return limiters[name]
+
+
 def create_service_app(
     spec: ServiceSpec, settings: ServiceSettings, *, bus: EventBus | None = None
 ) -> FastAPI:
@@ -148,10 +159,7 @@ def create_service_app(
     async def check_database() -> None:
         # Threads of its own: a burst of requests (sign-ins hashing passwords) holding every thread
         # of the default limiter must not make the service look down.
-        limiter = getattr(app.state, "health_limiter", None)
-        if limiter is None:
-            limiter = app.state.health_limiter = anyio.CapacityLimiter(2)
-        await anyio.to_thread.run_sync(app.state.db.ping, limiter=limiter)
+        await anyio.to_thread.run_sync(app.state.db.ping, limiter=own_threads(app, "health", 2))
 
     app.include_router(
         health_router({"database": check_database}, reports={"broker": lambda: bus_state(app.state.bus)})

@@ -24,6 +24,7 @@ from microblog_common.internal_auth import (
 )
 from microblog_common.openapi import image_responses
 from microblog_common.params import body
+from microblog_common.service import own_threads
 from microblog_common.urls import MEDIA_PATH
 from users import events
 from users.accounts import service
@@ -152,10 +153,8 @@ async def account_snapshot(account_id: str, request: Request, runtime: RuntimeDe
             snapshot = events.account_snapshot(service.get_account(session, wanted), runtime.urls)
         return AccountSnapshot(**snapshot).model_dump_json().encode()
 
-    state = request.app.state
-    if getattr(state, "snapshot_threads", None) is None:
-        state.snapshot_threads = anyio.CapacityLimiter(SNAPSHOT_THREADS)
-    body = await anyio.to_thread.run_sync(read, limiter=state.snapshot_threads)
+    limiter = own_threads(request.app, "account_snapshot", SNAPSHOT_THREADS)
+    body = await anyio.to_thread.run_sync(read, limiter=limiter)
     return Response(body, media_type="application/json")
 
 
