@@ -26,8 +26,9 @@ from microblog_common.testing import BACKENDS
 
 SERVERS_DIR_PREFIX = "microblog-test-servers-"
 
-# The table of the verify suite (tests/verify/), printed at the end of any run that includes it.
-pytest_plugins = ["devstack.verify_report"]
+# The table of the verify suite (tests/verify/), printed at the end of any run that includes it;
+# and what a rerun test's failed attempt said (`make test` reruns a failed test once).
+pytest_plugins = ["devstack.verify_report", "devstack.rerun_report", "pytester"]
 
 
 def _require(package: str) -> None:

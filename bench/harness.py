@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 from loadgen import LoadResult, pick_tool, run_load
 
+from devstack.proc import CLOCK_TICKS, cpu_seconds, stat_fields
 from devstack.servers import missing_server_packages
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -33,12 +32,6 @@ class Target:
     body: str | None = None  # the same for every request (its Content-Type goes in `headers`)
 
 
-def cpu_seconds(pid: int) -> float:
-    # Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its descendants, those still running and those it has reaped (a
     server forking a process per connection, as PostgreSQL does, or a broker's helpers)."""
@@ -46,7 +39,7 @@ def tree_cpu_seconds(pid: int) -> float:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                fields = stat_fields(int(entry.name))
             except OSError:  # gone meanwhile
                 continue
             children.setdefault(int(fields[1]), []).append(int(entry.name))
@@ -54,7 +47,7 @@ def tree_cpu_seconds(pid: int) -> float:
     while todo:
         current = todo.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(current)
         except OSError:
             continue
         # utime, stime, then cutime and cstime: the children it has waited for.

@@ -14,12 +14,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from devstack.proc import cpu_seconds, rss_kib
 from devstack.servers import free_port
 from devstack.stack import GATEWAY, SERVICES, LocalStack
 from microblog_common.contracts.posts import POST_PUBLISHED, StatusSnapshot
@@ -70,7 +72,9 @@ def stack(postgres_server, rabbitmq_server, tmp_path_factory, receiver):
 
 
 class Account:
-    def __init__(self, stack: LocalStack, username: str):
+    def __init__(self, stack: LocalStack, name: str):
+        # The name made unique: a rerun in the same stack doesn't meet the first attempt's account.
+        username = f"{name}{uuid.uuid4().hex[:8]}"
         self.url = stack.gateway_url
         scopes = "read write follow"
         self.app = httpx.post(
@@ -130,6 +134,9 @@ def test_a_sign_in_burst_never_starves_event_delivery_or_readiness(stack):
         Event(type=POST_PUBLISHED, producer="posts", subject=s["id"], version=1, data=s)
         for s in (_snapshot(alice, n) for n in range(EVENTS))
     ]
+    sql = f"SELECT count(*) FROM inbox WHERE event_type = '{POST_PUBLISHED}'"
+    consumers = ("users", "search", "notify", "translate")
+    before = {service: _count(stack.database_urls[service], sql) for service in consumers}
     readiness: list[int] = []
     stop = threading.Event()
 
@@ -147,7 +154,7 @@ def test_a_sign_in_burst_never_starves_event_delivery_or_readiness(stack):
     try:
         with ThreadPoolExecutor(max_workers=32) as pool:
             sign_ins = [
-                pool.submit(alice.sign_in, grant_type="password", username="alice", password=PASSWORD)
+                pool.submit(alice.sign_in, grant_type="password", username=alice.username, password=PASSWORD)
                 for _ in range(SIGN_INS)
             ]
             engine = create_engine(stack.database_urls["posts"])
@@ -166,10 +173,9 @@ def test_a_sign_in_burst_never_starves_event_delivery_or_readiness(stack):
             engine.dispose()
             tokens = [future.result() for future in sign_ins]
         assert len(set(tokens)) == SIGN_INS
-        sql = f"SELECT count(*) FROM inbox WHERE event_type = '{POST_PUBLISHED}'"
-        for service in ("users", "search", "notify", "translate"):
-            url = stack.database_urls[service]
-            assert wait_until(lambda url=url: _count(url, sql) >= EVENTS, timeout=120), (
+        for service in consumers:
+            url, expected = stack.database_urls[service], before[service] + EVENTS
+            assert wait_until(lambda url=url, n=expected: _count(url, sql) >= n, timeout=120), (
                 service,
                 _count(url, sql),
             )
@@ -239,15 +245,15 @@ def test_a_status_post_is_one_trace_across_gateway_posts_broker_and_consumer(sta
     assert publish.attributes["messaging.destination.name"] == "post.published"
 
 
-def _rss_kib(pid: int) -> int:
-    for line in open(f"/proc/{pid}/status").read().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+@dataclass(frozen=True)
+class GatewayStart:
+    seconds: float  # from the spawn until it answered ready
+    cpu_seconds: float  # the process's own CPU by then and 20 requests on
+    rss_kib: int
 
 
-def _started_gateway(stack: LocalStack, warm: Account) -> tuple[float, int]:
-    """Restarts the gateway; returns how long until it served, and its RSS once it served."""
+def _started_gateway(stack: LocalStack, warm: Account) -> GatewayStart:
+    """Restarts the gateway; how long until it served, its CPU and its RSS once it served."""
     stack.stop_service(GATEWAY)
     started = time.monotonic()
     stack.start_service(GATEWAY)
@@ -256,46 +262,78 @@ def _started_gateway(stack: LocalStack, warm: Account) -> tuple[float, int]:
         assert warm.get("/api/v1/accounts/verify_credentials").status_code == 200
     pid = stack.pid(GATEWAY)
     assert pid is not None
-    return elapsed, _rss_kib(pid)
+    return GatewayStart(elapsed, cpu_seconds(pid), rss_kib(pid))
+
+
+def _best_of_two_starts(stack: LocalStack, warm: Account) -> GatewayStart:
+    # The other test worker shares the 2 cores, so one start can wait seconds for a core. The
+    # better of two is the gateway's own figure rather than that wait's.
+    starts = [_started_gateway(stack, warm) for _ in range(2)]
+    return GatewayStart(
+        min(s.seconds for s in starts), min(s.cpu_seconds for s in starts), min(s.rss_kib for s in starts)
+    )
+
+
+MILLION_TOKENS = text(
+    "INSERT INTO oauth_access_tokens (id, application_id, account_id, scopes, created_at, expires_at, "
+    "revoked_at) SELECT :first + n, :app, NULL, 'read', now(), now() + interval '10 years', now() "
+    "FROM generate_series(0, 999999) AS n"
+)
+MILLION_REVOCATIONS = text(
+    "INSERT INTO token_revocations (jti, expires_at, created_at) "
+    "SELECT (:first + n)::text, now() + interval '10 years', now() FROM generate_series(0, 999999) AS n"
+)
+
+FORGET_MILLION_REVOCATIONS = text(
+    "DELETE FROM token_revocations "
+    "WHERE jti IN (SELECT (:first + n)::text FROM generate_series(0, 999999) AS n)"
+)
 
 
 def test_a_million_revoked_tokens_cost_a_starting_gateway_nothing(stack):
     dave = Account(stack, "dave")
-    baseline_time, baseline_rss = _started_gateway(stack, dave)
+    baseline = _best_of_two_starts(stack, dave)
     users_db = create_engine(stack.database_urls["users"])
     with users_db.begin() as conn:
         app_id = conn.execute(text("SELECT id FROM oauth_applications LIMIT 1")).scalar_one()
-        conn.execute(
-            text(
-                "INSERT INTO oauth_access_tokens (id, application_id, account_id, scopes, created_at, "
-                "expires_at, revoked_at) SELECT 1000 + n, :app, NULL, 'read', now(), "
-                "now() + interval '10 years', now() FROM generate_series(1, 1000000) AS n"
-            ),
-            {"app": app_id},
+        # Ids past every token's, so a rerun's million don't meet the first attempt's.
+        first = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM oauth_access_tokens")).scalar_one()
+        conn.execute(MILLION_TOKENS, {"app": app_id, "first": first})
+        conn.execute(MILLION_REVOCATIONS, {"first": first})
+    try:
+        loaded = _best_of_two_starts(stack, dave)
+        # Under 5 s, and about as fast as over no revoked token at all (on a machine busy enough
+        # that a bare start takes longer, the comparison is what can still be told apart).
+        assert loaded.seconds < max(5.0, baseline.seconds * 1.5), (baseline, loaded)
+        # The start's own work, which the other worker's load barely moves: reading a million
+        # revocations would cost seconds of CPU, not a fraction of one.
+        assert loaded.cpu_seconds < baseline.cpu_seconds * 1.5 + 0.5, (baseline, loaded)
+        # No more memory than with none (allocator noise aside).
+        assert loaded.rss_kib <= baseline.rss_kib * 1.05 + 2048, (baseline, loaded)
+        # A token revoked now is refused within 5 s.
+        fresh = dave.sign_in(grant_type="password", username=dave.username, password=PASSWORD)
+        assert dave.get("/api/v1/accounts/verify_credentials", fresh).status_code == 200
+        revoked = httpx.post(
+            f"{stack.gateway_url}/oauth/revoke",
+            data={
+                "client_id": dave.app["client_id"],
+                "client_secret": dave.app["client_secret"],
+                "token": fresh,
+            },
         )
-        conn.execute(
-            text(
-                "INSERT INTO token_revocations (jti, expires_at, created_at) "
-                "SELECT (1000 + n)::text, now() + interval '10 years', now() "
-                "FROM generate_series(1, 1000000) AS n"
+        assert revoked.status_code == 200
+        at = time.monotonic()
+        assert wait_until(
+            lambda: dave.get("/api/v1/accounts/verify_credentials", fresh).status_code == 401, 5
+        )
+        assert time.monotonic() - at < 5
+        assert json.loads(dave.get("/api/v1/accounts/verify_credentials", fresh).text)["error"]
+    finally:
+        # Left behind, they would be in every later check of this module's stack, and a rerun's.
+        with users_db.begin() as conn:
+            conn.execute(FORGET_MILLION_REVOCATIONS, {"first": first})
+            conn.execute(
+                text("DELETE FROM oauth_access_tokens WHERE id >= :first AND id < :first + 1000000"),
+                {"first": first},
             )
-        )
-    users_db.dispose()
-    loaded_time, loaded_rss = _started_gateway(stack, dave)
-    # Under 5 s, and about as fast as over no revoked token at all (on a machine busy enough
-    # that a bare start takes longer, the comparison is what can still be told apart).
-    assert loaded_time < max(5.0, baseline_time * 1.5), (baseline_time, loaded_time)
-    # No more memory than with none (allocator noise aside).
-    assert loaded_rss <= baseline_rss * 1.05 + 2048, (baseline_rss, loaded_rss)
-    # A token revoked now is refused within 5 s.
-    fresh = dave.sign_in(grant_type="password", username="dave", password=PASSWORD)
-    assert dave.get("/api/v1/accounts/verify_credentials", fresh).status_code == 200
-    revoked = httpx.post(
-        f"{stack.gateway_url}/oauth/revoke",
-        data={"client_id": dave.app["client_id"], "client_secret": dave.app["client_secret"], "token": fresh},
-    )
-    assert revoked.status_code == 200
-    at = time.monotonic()
-    assert wait_until(lambda: dave.get("/api/v1/accounts/verify_credentials", fresh).status_code == 401, 5)
-    assert time.monotonic() - at < 5
-    assert json.loads(dave.get("/api/v1/accounts/verify_credentials", fresh).text)["error"]
+        users_db.dispose()
