@@ -91,7 +91,7 @@ def test_status_translate_with_the_cache_and_edits(microblog, app_credentials, s
         lambda: bob.status_translate(posted.id, lang="de"), lambda t: "NEW WORDS AFTER THE EDIT" in t.content
     )
     assert "cOMPLETELY NEW WORDS AFTER THE EDIT" in edited.content
-    assert stand_in.calls["/translate"] == 2
+    assert stand_in.calls["/translate"] == 2, [r.body for r in stand_in.translations()]
 
 
 def test_the_reader_s_language_and_the_language_list(microblog, app_credentials, stand_in):

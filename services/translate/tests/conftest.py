@@ -126,9 +126,14 @@ class Translate:
         self.wait_for_status(int(snapshot.id), snapshot.version)
         return snapshot
 
-    def edit(self, snapshot: StatusSnapshot, html: str, **changes: Any) -> StatusSnapshot:
+    @staticmethod
+    def edited(snapshot: StatusSnapshot, html: str, **changes: Any) -> StatusSnapshot:
+        """The snapshot posts would publish for an edit of `snapshot`."""
         changes = {"html": html, "text": html, "version": snapshot.version + 1, **changes}
-        edited = snapshot.model_copy(update={"edited_at": datetime.now(UTC), **changes})
+        return snapshot.model_copy(update={"edited_at": datetime.now(UTC), **changes})
+
+    def edit(self, snapshot: StatusSnapshot, html: str, **changes: Any) -> StatusSnapshot:
+        edited = self.edited(snapshot, html, **changes)
         self.deliver("post.updated", edited.model_dump(mode="json"), edited.id, edited.version)
         self.wait_for_status(int(edited.id), edited.version)
         return edited

@@ -5,10 +5,17 @@ source and target languages, who may translate what, and the per-account rate li
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from devstack.translation_providers import fake_translate
+from microblog_common.contracts.posts import POST_UPDATED
+from microblog_common.events import Event
 from microblog_common.mastodon.text import sanitise
+from translate.events import on_status
+from translate.replica import repository as replica
+from translate.replica.repository import StatusRow
 
 from .conftest import Translate
 
@@ -122,6 +129,37 @@ def test_an_edited_status_is_translated_anew_and_a_deleted_one_leaves_nothing(se
     assert service.cached_for(int(status.id)) == 0
     gone = service.translate(again, bob, data={"lang": "de"})
     assert gone.status_code == 404 and gone.json() == {"error": "Record not found"}
+
+
+def test_an_edit_landing_between_the_status_read_and_the_cache_read_sends_only_the_new_text(
+    service: Translate, monkeypatch: pytest.MonkeyPatch
+):
+    """A translation reads the status, then its cached texts, in separate statements. An edit
+    that lands between them (and forgets the old text's translations) must not send the old text
+    to the provider: the request translates what the status says now."""
+    alice, bob = service.register("alice"), service.register("bob")
+    status = service.post(alice, "<p>Before the edit</p>")
+    assert service.translate(status, bob, data={"lang": "de"}).status_code == 200
+    edited = service.edited(status, "<p>After the edit</p>")
+    read_status = replica.status
+    landed: list[bool] = []
+
+    def status_then_an_edit(session: Session, status_id: int) -> StatusRow | None:
+        row = read_status(session, status_id)
+        if not landed:  # the request's first read; the edit lands right after it, as delivered
+            landed.append(True)  # (the handler reads the status too)
+            event = Event(type=POST_UPDATED, producer="posts", subject=edited.id, version=edited.version,
+                          data=edited.model_dump(mode="json"))  # fmt: skip
+            with service.raw.app.state.db.unit_of_work() as writing:
+                on_status(writing, event)
+        return row
+
+    monkeypatch.setattr(replica, "status", status_then_an_edit)
+    after = service.translate(status, bob, data={"lang": "de"})
+    assert after.status_code == 200, after.text
+    assert "aFTER THE EDIT" in after.json()["content"]
+    sent = [r.body for r in service.provider.translations()]
+    assert sent == [[{"Text": "<p>Before the edit</p>"}], [{"Text": "<p>After the edit</p>"}]]
 
 
 def test_a_status_without_language_is_detected_by_the_provider(service: Translate):

@@ -381,6 +381,10 @@ async def _in_transaction(db: Database, limiter: CapacityLimiter, fn: Callable[.
     return await anyio.to_thread.run_sync(run, limiter=limiter)
 
 
+# Plans made again when the status changed under one (edits a few milliseconds apart, at most).
+PLAN_ATTEMPTS = 3
+
+
 def _plan_and_count(
     db: Database,
     settings: Settings,
@@ -393,8 +397,14 @@ def _plan_and_count(
 ) -> Plan:
     """The plan on a read-only session (autocommit: no BEGIN/COMMIT round trips for a hit), then,
     only when the provider is needed, the count against the rate limit in a transaction."""
-    with db.read_only() as session:
-        planned = plan(session, settings, provider, matrix, viewer, status_id, lang, accept_language)
+    for _ in range(PLAN_ATTEMPTS):
+        with db.read_only() as session:
+            planned = plan(session, settings, provider, matrix, viewer, status_id, lang, accept_language)
+            # The status and its cached texts are read by two statements: an edit landing between
+            # them (which forgets the old text's translations) would send the old text to the
+            # provider. A miss costs a provider call anyway; one more read makes it the current text's.
+            if not planned.missing or replica.status_version(session, status_id) == planned.status.version:
+                break
     if not planned.missing:
         return planned
     with db.unit_of_work() as session:
