@@ -9,6 +9,8 @@ def test_flaky(tmp_path_factory):
     marker = tmp_path_factory.getbasetemp().parent / "attempted"
     if not marker.exists():
         marker.touch()
+        print("2026-12-02 [warning  ] event_retry_scheduled attempt=1")
+        print("an ordinary line")
         assert 41 == 42, "the first attempt's own figure"
 
 def test_steady():
@@ -30,8 +32,11 @@ def test_a_rerun_tests_failed_attempt_is_printed_with_its_message(pytester: pyte
             "*what the reruns' failed attempts said*",
             "RERUN test_flaky.py::test_flaky (call):",
             "*AssertionError: the first attempt's own figure",
+            "its warnings and errors:",
+            "  2026-12-02 [warning  ] event_retry_scheduled attempt=1",
         ]
     )
+    assert "an ordinary line" not in result.stdout.str().split("its warnings and errors:")[1]
     assert "test_steady" not in result.stdout.str().split("what the reruns' failed attempts said")[1]
 
 
