@@ -17,11 +17,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import create_engine, text
+from sqlalchemy import Insert, create_engine, event, select, text
 
 from devstack.mail import PostmarkDouble, SmtpSink, bodies
 from microblog_common.testing import wait_until
+from notify.email import queue as email_queue
+from notify.email.queue import claim
 from notify.email.repository import counts_by_state
+from notify.models import Notification
 
 from .conftest import notify_service
 
@@ -256,3 +259,48 @@ def test_sends_are_recorded(request, tmp_path, backend, postmark):
             row = conn.execute(text("SELECT attempts, provider_message_id, sent_at FROM emails")).one()
         engine.dispose()
         assert row[0] == 1 and row[1].startswith("00000000-") and row[2] is not None
+
+
+def test_a_digest_the_sender_takes_while_a_notification_joins_it_loses_nothing(
+    request, tmp_path, backend, monkeypatch
+):
+    """The sender takes a digest (closing it) at any moment, also right after a new notification's
+    insert met it open. The notification still joins it: its event is handled the first time, not
+    failed and retried. (A read of the digest after an insert that did nothing found it closed in
+    between: CI saw a follow notification missing until the retry.) Here the sender runs right
+    after the digest's statement, in the joining transaction's thread."""
+    if backend != "postgres":
+        pytest.skip("the race needs two writers at once: PostgreSQL's row locks (SQLite has one writer)")
+    # The lane's own sender takes nothing (it is woken by every commit that queues an email): this
+    # test is the sender, at the worst moment.
+    monkeypatch.setattr(email_queue, "claim", lambda *args, **kwargs: [])
+    with notify_service(request, tmp_path, backend) as notify:
+        ev = notify.events
+        alice = ev.account()
+        ev.follow(ev.account(), alice)  # opens alice's follow digest
+        second = ev.account()  # (its welcome email queued now, not in the follow's handling)
+        db = notify.app.state.lane.db  # the event lane's own pool, where handlers run
+        taken: list[list[int]] = []
+
+        def sender_in_between(conn, clauseelement, *args) -> None:
+            is_digest_insert = isinstance(clauseelement, Insert) and clauseelement.table.name == "emails"
+            if is_digest_insert and not taken:
+                taken.append([])  # (the sender's own statements come through here too)
+                with db.unit_of_work() as session:
+                    taken[0] = claim(session, batch=20, lease_seconds=120, digest_window_seconds=0)
+
+        event.listen(db.engine, "after_execute", sender_in_between)
+        try:
+            ev.follow(second, alice)
+        finally:
+            event.remove(db.engine, "after_execute", sender_in_between)
+        assert taken, "the second follow joined no digest"
+        # Handled at once (no retry pending): both follows are there, in the one digest email,
+        # which the sender passed over (the joining notification held it); it took the rest due.
+        assert notify.types(alice) == ["follow", "follow"]
+        with db.unit_of_work() as session:
+            attached = session.scalars(
+                select(Notification.email_id).where(Notification.account_id == alice)
+            ).all()
+        assert len(attached) == 2 and attached[0] is not None and attached[0] == attached[1]
+        assert taken[0] and attached[0] not in taken[0]  # it took the three welcome emails

@@ -59,13 +59,18 @@ def add(session: Session, row: Email) -> None:
 
 
 def open_digest(session: Session, row: Email) -> int:
-    """The id of the email collecting under `row.digest_key`: `row`, unless one is open already."""
+    """The id of the email collecting under `row.digest_key`: `row`, unless one is open already.
+
+    One statement: an insert that did nothing, then a read of the open digest, would race the
+    sender, which closes a digest (`digest_key` NULL) when it takes it; the read then found none.
+    The no-op update locks the open digest until this transaction ends, so the sender (`SKIP
+    LOCKED`) leaves it to collect this notification; a digest closed before is no conflict."""
     values = {c.name: getattr(row, c.key) for c in Email.__table__.columns}
     stmt = dialect_insert(session)(Email).values(values)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["digest_key"]))
-    email_id = session.scalar(select(Email.id).where(Email.digest_key == row.digest_key))
-    assert email_id is not None
-    return email_id
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["digest_key"], set_={"digest_key": stmt.excluded.digest_key}
+    ).returning(Email.id)
+    return int(session.execute(upsert).scalar_one())
 
 
 def skip_pending_of(session: Session, account_id: int, reason: str) -> None:
