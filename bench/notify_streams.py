@@ -40,6 +40,7 @@ from sqlalchemy import create_engine, text
 from sse_readers import SseStream, json_of, open_stream
 
 from devstack.mail import SmtpSink
+from devstack.proc import rss_kib
 from devstack.stack import LocalStack
 from microblog_common.contracts.users import follow_subject
 from microblog_common.events import Event
@@ -60,13 +61,6 @@ PUBLIC = "http://bench.example"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def account_event(account_id: int, email: str | None = None) -> Event:

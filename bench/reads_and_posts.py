@@ -62,6 +62,7 @@ from posts_data import generate, generate_sqlite, typical_account
 from profiling import py_spy, top
 from sqlalchemy import Engine, create_engine, text
 
+from devstack.proc import rss_kib
 from devstack.servers import PostgresServer, RabbitMQServer, free_port, make_base_dir
 from devstack.stack import LocalStack
 from microblog_common.migrations import upgrade_to_head
@@ -122,13 +123,6 @@ class Stack:
     # Servers whose CPU counts too (their process trees), but not towards "idle": PostgreSQL
     # (a process per connection) and RabbitMQ.
     servers: dict[str, int] = field(default_factory=dict)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def wait_for_replica(engine: Engine, accounts: list[int], timeout: float = 60) -> None:
@@ -428,7 +422,7 @@ def run_mode(mode: str, base: Path, size: int, args: argparse.Namespace) -> dict
                 else:
                     row = measure(name, run, stack.pids, args, f"{mode}-{size}", stack.servers)
                 rows.append({"mode": mode, "statuses": size, **row})
-        rss = {role: round(rss_mb(pid), 1) for role, pid in stack.pids.items()}
+        rss = {role: round(rss_kib(pid) / 1024, 1) for role, pid in stack.pids.items()}
         print(f"  RSS after the runs (MB): {rss}", flush=True)
         return {"mode": mode, "statuses": size, "reader": position, "rss_mb": rss, "rows": rows,
                 "dataset": stack.extra["dataset"]}  # fmt: skip

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import io
 
+import structlog
 from structlog.testing import capture_logs
 
 from microblog_common import gc_pauses
@@ -59,10 +61,6 @@ def test_the_setting_is_on_unless_testing():
 def test_a_pause_logged_to_a_closed_stream_raises_nothing(monkeypatch):
     """The collector calls the logger wherever it runs, at shutdown too; an exception from a
     collector callback is printed as "Exception ignored", never raised to any caller."""
-    import io
-
-    import structlog
-
     closed = io.StringIO()
     closed.close()
     monkeypatch.setattr(gc_pauses, "log", structlog.wrap_logger(structlog.PrintLogger(closed)))

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Insert, create_engine, event, select, text
 
 from devstack.mail import PostmarkDouble, SmtpSink, bodies
-from microblog_common.testing import wait_until
+from microblog_common.testing import require_concurrent_writers, wait_until
 from notify.email import queue as email_queue
 from notify.email.queue import claim
 from notify.email.repository import counts_by_state
@@ -269,8 +269,7 @@ def test_a_digest_the_sender_takes_while_a_notification_joins_it_loses_nothing(
     failed and retried. (A read of the digest after an insert that did nothing found it closed in
     between: CI saw a follow notification missing until the retry.) Here the sender runs right
     after the digest's statement, in the joining transaction's thread."""
-    if backend != "postgres":
-        pytest.skip("the race needs two writers at once: PostgreSQL's row locks (SQLite has one writer)")
+    require_concurrent_writers(backend)
     # The lane's own sender takes nothing (it is woken by every commit that queues an email): this
     # test is the sender, at the worst moment.
     monkeypatch.setattr(email_queue, "claim", lambda *args, **kwargs: [])

@@ -8,11 +8,11 @@ import threading
 import time
 import uuid
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from microblog_common.ids import new_id
 from microblog_common.testing import MASTODON_ACCOUNT_FIELDS as ACCOUNT_FIELDS
+from microblog_common.testing import require_concurrent_writers
 
 from .conftest import User, wait_for
 
@@ -387,8 +387,7 @@ def test_a_favourite_racing_the_deletion_of_its_status_is_404_and_leaves_nothing
     """Found by the verify suite's faults run: a favourite that read the status just before its
     author's delete committed answered 500. It now waits for the status row and answers 404."""
     url = posts.settings.database_url
-    if not url.startswith("postgresql"):
-        pytest.skip("the race needs two writers at once: PostgreSQL's row locks (SQLite has one writer)")
+    require_concurrent_writers(url)
     alice, bob = posts.register("alice"), posts.register("bob")
     created = posts.as_(alice).status("soon gone")
     engine = create_engine(url)

@@ -52,6 +52,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
         time.sleep(interval)
 
 
+def require_concurrent_writers(backend_or_url: str) -> None:
+    """Skips, saying why, a race test on SQLite: it needs two transactions writing at once, which
+    PostgreSQL's row locks allow and SQLite (one writer at a time) doesn't."""
+    if backend_or_url != "postgres" and not backend_or_url.startswith("postgresql"):
+        import pytest  # here: the library doesn't depend on pytest, only tests call this
+
+        pytest.skip("the race needs two writers at once: PostgreSQL's row locks (SQLite has one writer)")
+
+
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str, name: str = "service") -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / f'{name}.db'}"

@@ -22,7 +22,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def rss_kib(pid: int) -> int:
+    """Resident memory in KiB; 0 for a process that has none (a zombie shows no VmRSS)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
-    raise LookupError(f"process {pid} shows no VmRSS")
+    return 0
